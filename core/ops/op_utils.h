@@ -1,0 +1,26 @@
+#pragma once
+// Helpers shared by the op files (not part of the public API).
+#include <string>
+
+#include "core/ops.h"
+#include "kernels/strided.h"
+
+namespace sc::detail {
+
+// The kernel's view of a tensor: sizes and strides, no Tensor.
+kernels::Layout layout_of(const Tensor& t);
+// The layout of `t` broadcast to `shape` (stride 0 on broadcast dims).
+kernels::Layout broadcast_layout(const Tensor& t, const Shape& shape);
+
+// Throws naming `op` unless the tensor is defined.
+void check_defined(const Tensor& t, const char* op, const char* what);
+// Throws naming `op` unless both tensors share dtype and device.
+void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op);
+// Throws naming `op` unless t is float32 or float64.
+void check_floating(const Tensor& t, const char* op);
+// Throws naming `op` unless t has the given number of dims.
+void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what);
+// The error every op throws when a CUDA tensor reaches it before the CUDA kernels exist.
+[[noreturn]] void no_cuda_kernel(const char* op);
+
+}  // namespace sc::detail

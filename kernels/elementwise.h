@@ -1,0 +1,34 @@
+#pragma once
+// Elementwise kernels over strided operands. Broadcasting is expressed by the caller
+// as stride 0, so one kernel serves same-shape, broadcast and transposed inputs.
+// The CUDA versions (kernels/cuda/elementwise.cu) arrive with the CUDA backend.
+#include <cstdint>
+
+#include "kernels/strided.h"
+
+namespace sc::kernels {
+
+enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Relu, Sign, Pow, Clamp };
+enum class BinaryOp { Add, Sub, Mul, Div, Eq, Ne, Lt, Le, Gt, Ge };
+
+namespace cpu {
+
+// out = op(x), elementwise. `p0`, `p1`: the exponent for Pow, the low/high bounds for Clamp.
+// All three layouts have the same sizes; out may be strided too.
+template <typename T>
+void unary(UnaryOp op, double p0, double p1, const T* x, const Layout& x_layout, T* out, const Layout& out_layout);
+
+// out = a op b. a_layout and b_layout have the output's sizes (stride 0 where broadcast).
+template <typename T>
+void binary(BinaryOp op, const T* a, const Layout& a_layout, const T* b, const Layout& b_layout, T* out,
+            const Layout& out_layout);
+
+// out = (Dst) in, any layouts of the same sizes: contiguous(), to(dtype) and copy_().
+template <typename Src, typename Dst>
+void copy_cast(const Src* in, const Layout& in_layout, Dst* out, const Layout& out_layout);
+
+template <typename T>
+void fill(T* out, const Layout& out_layout, T value);
+
+}  // namespace cpu
+}  // namespace sc::kernels

@@ -1,0 +1,90 @@
+#pragma once
+// The one shape struct kernels see: sizes and strides (in elements) of an n-d view.
+// Kernels know nothing of Tensor; ops build a Layout from a tensor and pass pointers.
+#include <array>
+#include <cstdint>
+
+#include <omp.h>
+
+namespace sc::kernels {
+
+constexpr int kMaxDims = 8;
+
+struct Layout {
+  int ndim = 0;
+  int64_t sizes[kMaxDims] = {};
+  int64_t strides[kMaxDims] = {};
+
+  int64_t numel() const {
+    int64_t n = 1;
+    for (int d = 0; d < ndim; ++d) n *= sizes[d];
+    return n;
+  }
+};
+
+// Below this many elements a loop runs on one thread: waking the pool costs more.
+constexpr int64_t kParallelGrain = 32768;
+
+// Merges neighbouring dims that every operand walks contiguously, so that for example a
+// plain contiguous [64, 3, 32, 32] tensor becomes one dim of 196608 elements.
+// All layouts must have the same ndim and sizes.
+template <int K>
+void coalesce(std::array<Layout*, K> ls) {
+  Layout& first = *ls[0];
+  int out = 0;
+  for (int d = 1; d < first.ndim; ++d) {
+    bool mergeable = true;
+    for (Layout* l : ls)
+      if (l->strides[out] != l->strides[d] * l->sizes[d]) mergeable = false;
+    if (mergeable) {
+      for (Layout* l : ls) {
+        l->sizes[out] *= l->sizes[d];
+        l->strides[out] = l->strides[d];
+      }
+    } else {
+      ++out;
+      for (Layout* l : ls) {
+        l->sizes[out] = l->sizes[d];
+        l->strides[out] = l->strides[d];
+      }
+    }
+  }
+  if (first.ndim > 0)
+    for (Layout* l : ls) l->ndim = out + 1;
+}
+
+// Calls f(offsets) for every index of the shape of ls[0], in row-major order within a row,
+// where offsets[k] is the element offset into operand k. Rows run in parallel, so f must
+// only write to its own output element.
+template <int K, typename F>
+void strided_loop(const std::array<const Layout*, K>& ls, F&& f) {
+  const Layout& shape = *ls[0];
+  const int64_t n = shape.numel();
+  if (n == 0) return;
+  if (shape.ndim == 0) {
+    std::array<int64_t, K> off{};
+    f(off);
+    return;
+  }
+  const int last = shape.ndim - 1;
+  const int64_t inner = shape.sizes[last];
+  const int64_t outer = n / inner;
+  std::array<int64_t, K> inner_stride;
+  for (int k = 0; k < K; ++k) inner_stride[k] = ls[k]->strides[last];
+#pragma omp parallel for schedule(static) if (n >= kParallelGrain)
+  for (int64_t row = 0; row < outer; ++row) {
+    std::array<int64_t, K> off{};
+    int64_t r = row;
+    for (int d = last - 1; d >= 0; --d) {
+      const int64_t i = r % shape.sizes[d];
+      r /= shape.sizes[d];
+      for (int k = 0; k < K; ++k) off[k] += i * ls[k]->strides[d];
+    }
+    for (int64_t j = 0; j < inner; ++j) {
+      f(off);
+      for (int k = 0; k < K; ++k) off[k] += inner_stride[k];
+    }
+  }
+}
+
+}  // namespace sc::kernels

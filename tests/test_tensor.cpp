@@ -1,0 +1,105 @@
+// Tensor basics: creation, views sharing storage, copies, printing, bad input.
+#include <doctest/doctest.h>
+
+#include "core/ops.h"
+
+using namespace sc;
+
+TEST_CASE("tensor: creation functions") {
+  Tensor z = zeros({2, 3});
+  CHECK(z.shape() == Shape{2, 3});
+  CHECK(z.dtype() == DType::Float32);
+  CHECK(z.device() == Device::CPU);
+  CHECK(z.is_contiguous());
+  CHECK(sum(z).item() == 0.0);
+  CHECK(sum(ones({4, 5}, DType::Float64)).item() == 20.0);
+  CHECK(full({3}, 2.5).to_vector<float>() == std::vector<float>{2.5f, 2.5f, 2.5f});
+  CHECK(arange(4).to_vector<float>() == std::vector<float>{0, 1, 2, 3});
+  CHECK(arange(1.0, 2.0, 0.25, DType::Float64).to_vector<double>() == std::vector<double>{1.0, 1.25, 1.5, 1.75});
+  CHECK(from_vector(std::vector<int64_t>{1, 2, 3, 4}, {2, 2}).dtype() == DType::Int64);
+  CHECK(scalar_tensor(3.0).dim() == 0);
+  CHECK(scalar_tensor(3.0).item() == 3.0);
+}
+
+TEST_CASE("tensor: random tensors come from the explicit generator") {
+  Generator a(7), b(7), c(8);
+  Tensor x = randn({100}, a), y = randn({100}, b), z = randn({100}, c);
+  CHECK(x.to_vector<float>() == y.to_vector<float>());
+  CHECK(x.to_vector<float>() != z.to_vector<float>());
+  Tensor u = rand({10000}, a, DType::Float64, -1.0, 3.0);
+  CHECK(max(u).item() < 3.0);
+  CHECK(-max(neg(u)).item() >= -1.0);
+  CHECK(mean(u).item() == doctest::Approx(1.0).epsilon(0.05));
+  Tensor big = randn({20000}, a, DType::Float64);
+  CHECK(mean(big).item() == doctest::Approx(0.0).epsilon(0.03).scale(1.0));
+  CHECK(var(big).item() == doctest::Approx(1.0).epsilon(0.05));
+}
+
+TEST_CASE("tensor: views share storage, copies do not") {
+  Tensor x = arange(12).reshape({3, 4});
+  Tensor t = x.t();
+  CHECK(t.shape() == Shape{4, 3});
+  CHECK(!t.is_contiguous());
+  CHECK(&t.storage() == &x.storage());
+  Tensor row = x.narrow(0, 1, 1);
+  row.fill_(-1.0);
+  CHECK(x.to_vector<float>() == std::vector<float>{0, 1, 2, 3, -1, -1, -1, -1, 8, 9, 10, 11});
+  CHECK(t.contiguous().to_vector<float>() == std::vector<float>{0, -1, 8, 1, -1, 9, 2, -1, 10, 3, -1, 11});
+  Tensor c = x.clone();
+  c.fill_(5.0);
+  CHECK(x.to_vector<float>()[0] == 0.0f);
+  Tensor e = from_vector(std::vector<float>{1, 2, 3}, {3, 1}).expand({3, 2});
+  CHECK(e.strides() == Shape{1, 0});
+  CHECK(e.contiguous().to_vector<float>() == std::vector<float>{1, 1, 2, 2, 3, 3});
+  CHECK(x.unsqueeze(0).shape() == Shape{1, 3, 4});
+  CHECK(x.unsqueeze(0).squeeze(0).shape() == Shape{3, 4});
+  CHECK(permute(arange(24).reshape({2, 3, 4}), {2, 0, 1}).shape() == Shape{4, 2, 3});
+  CHECK(arange(24).reshape({2, 3, 4}).flatten(1).shape() == Shape{2, 12});
+}
+
+TEST_CASE("tensor: dtype conversion and item") {
+  Tensor x = from_vector(std::vector<double>{1.5, -2.25}, {2});
+  CHECK(x.to(DType::Float32).to_vector<float>() == std::vector<float>{1.5f, -2.25f});
+  CHECK(x.to(DType::Int64).to_vector<int64_t>() == std::vector<int64_t>{1, -2});
+  CHECK_THROWS_AS(x.item(), Error);
+}
+
+TEST_CASE("tensor: printing is readable") {
+  Tensor x = from_vector(std::vector<float>{1, 2, 3, 4}, {2, 2});
+  const std::string s = x.to_string();
+  CHECK(s.find("[[1, 2],") != std::string::npos);
+  CHECK(s.find("float32[2, 2] on cpu") != std::string::npos);
+  const std::string big = arange(100).to_string();
+  CHECK(big.find("...") != std::string::npos);
+}
+
+TEST_CASE("tensor: bad input gets an sc::Error naming the op") {
+  Tensor x = zeros({2, 3});
+  auto message_of = [](auto f) {
+    try {
+      f();
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("no error");
+  };
+  CHECK(message_of([&] { x.reshape({4, 2}); }).find("reshape") != std::string::npos);
+  CHECK(message_of([&] { x.t().view({6}); }).find("not contiguous") != std::string::npos);
+  CHECK(message_of([&] { x.transpose(0, 2); }).find("transpose: dim 2 is out of range") != std::string::npos);
+  CHECK(message_of([&] { x.narrow(1, 2, 2); }).find("narrow") != std::string::npos);
+  CHECK(message_of([&] { x.expand({4, 3}); }).find("expand") != std::string::npos);
+  CHECK(message_of([&] { add(x, zeros({3, 2})); }).find("add: shapes [2, 3] and [3, 2] cannot be broadcast") !=
+        std::string::npos);
+  CHECK(message_of([&] { add(x, zeros({2, 3}, DType::Float64)); }).find("add: dtypes differ") != std::string::npos);
+  CHECK(message_of([&] { exp(zeros({2}, DType::Int64)); }).find("exp") != std::string::npos);
+  CHECK(message_of([&] { x.expand({2, 3}).fill_(1.0); }).find("expanded") == std::string::npos);
+  CHECK(message_of([&] { zeros({3, 1}).expand({3, 2}).fill_(1.0); }).find("expanded") != std::string::npos);
+  CHECK(message_of([&] { Tensor u; u.shape(); }).find("undefined") != std::string::npos);
+  CHECK(message_of([&] { permute(x, {0, 0}); }).find("repeats") != std::string::npos);
+  CHECK(message_of([&] { from_vector(std::vector<float>{1, 2}, {3}); }).find("from_vector") != std::string::npos);
+  CHECK(message_of([&] { empty({-1}); }).find("negative") != std::string::npos);
+  CHECK(message_of([&] { var(zeros({1})); }).find("degrees of freedom") != std::string::npos);
+  CHECK(message_of([&] { max(zeros({0})); }).find("no elements") != std::string::npos);
+  CHECK(message_of([&] { sum(x, {0, 0}); }).find("twice") != std::string::npos);
+  CHECK(message_of([&] { x.to(Device::CUDA); }).find("CUDA") != std::string::npos);
+}
