@@ -138,6 +138,7 @@ Tensor Tensor::pow(double e) const { return sc::pow(*this, e); }
 namespace {
 // In-place writes into a view with a stride-0 dim would write one element many times.
 void check_writable(const Tensor& t, const char* op) {
+  if (t.numel() == 0) return;  // nothing is written; zero-size dims also give stride 0
   for (int64_t d = 0; d < t.dim(); ++d)
     SC_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, op, ": cannot write into an expanded (broadcast) view ",
              t.describe());
