@@ -8,7 +8,7 @@ using namespace sc;
 
 TEST_CASE("cuda: availability is reported, and CUDA tensors fail clearly without it") {
   if (!cuda_available()) {
-    MESSAGE(std::string("SKIPPED: CUDA tests need a GPU: ") + cuda_unavailable_reason());
+    MESSAGE("SKIPPED: CUDA tests need a GPU: ", std::string(cuda_unavailable_reason()));
     CHECK_THROWS_AS(zeros({2}).to(Device::CUDA), Error);
     return;
   }
