@@ -1,0 +1,100 @@
+// GEMM on the CPU: the pointers are wrapped in Eigen::Map (row-major, with the leading
+// dimension as the outer stride) and Eigen's blocked GEMM does the arithmetic. A
+// transposed operand is the transpose() of its map, which Eigen's packing reads
+// directly, so no operand is ever copied here.
+#include "kernels/gemm.h"
+
+#include <omp.h>
+
+#include <Eigen/Core>
+
+#include "kernels/strided.h"
+
+namespace sc::kernels::cpu {
+
+namespace {
+
+template <typename T>
+using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
+template <typename T>
+using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+template <typename T>
+using MatrixMap = Eigen::Map<RowMajorMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
+
+// C = alpha * a * b + beta * C, where a and b are maps or transposed maps.
+// `alpha * a * b` is a scaled product, which Eigen hands to its GEMM with alpha folded in.
+template <typename T, typename OpA, typename OpB>
+void multiply_into(MatrixMap<T>& c, T alpha, const OpA& a, const OpB& b, T beta) {
+  if (beta == T(0)) {
+    c.noalias() = alpha * a * b;  // C is not read: BLAS semantics for beta == 0
+  } else {
+    if (beta != T(1)) c *= beta;
+    c.noalias() += alpha * a * b;
+  }
+}
+
+// Below this many multiply-adds per matrix, one thread per matrix beats Eigen splitting
+// each small product between threads.
+constexpr int64_t kSmallGemm = 64 * 64 * 64;
+
+}  // namespace
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  MatrixMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
+  if (K == 0) {  // an empty sum: the product is zero
+    if (beta == T(0))
+      c.setZero();
+    else
+      c *= beta;
+    return;
+  }
+  // Each operand is mapped as it is stored; op() is then the map or its transpose.
+  const ConstMatrixMap<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
+  const ConstMatrixMap<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
+  if (!trans_a && !trans_b)
+    multiply_into(c, alpha, a, b, beta);
+  else if (!trans_a && trans_b)
+    multiply_into(c, alpha, a, b.transpose(), beta);
+  else if (trans_a && !trans_b)
+    multiply_into(c, alpha, a.transpose(), b, beta);
+  else
+    multiply_into(c, alpha, a.transpose(), b.transpose(), beta);
+}
+
+template <typename T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+                  int64_t stride_c) {
+  auto one = [&](int64_t i) {
+    gemm<T>(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c, ldc);
+  };
+  // Two ways to use the threads: split the batch (each product then runs on one thread,
+  // because Eigen's GEMM stays serial inside a parallel region), or run the products one
+  // after another and let Eigen split each. Splitting the batch wins for small matrices
+  // and for batches that share out evenly; either way every element of C is computed by
+  // one thread in a fixed order, so results do not change from run to run.
+  const int threads = omp_get_max_threads();
+  const int64_t work = M * N * K;
+  const bool evenly = batch >= threads && (batch % threads == 0 || batch >= 4 * threads);
+  const bool split_batch = batch > 1 && threads > 1 && (work < kSmallGemm || evenly);
+  if (split_batch) {
+#pragma omp parallel for schedule(static) if (batch * work >= kParallelGrain)
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  } else {
+    for (int64_t i = 0; i < batch; ++i) one(i);
+  }
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t);
+template void gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
+                                  const float*, int64_t, int64_t, float, float*, int64_t, int64_t);
+template void gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                   int64_t, const double*, int64_t, int64_t, double, double*, int64_t, int64_t);
+
+}  // namespace sc::kernels::cpu

@@ -1,0 +1,28 @@
+#pragma once
+// Row gathers and scatter-adds: the kernels of index_select and of its backward.
+//
+// The op views a contiguous tensor as [outer, rows, inner], where `rows` is the
+// indexed dim, `outer` the product of the dims before it and `inner` the product of
+// the dims after it. A "row" is then a run of `inner` contiguous elements.
+// Every index must already be in [0, rows): the op checks them before calling.
+// The CUDA versions (kernels::cuda) with the same signatures arrive with the CUDA backend.
+#include <cstdint>
+
+namespace sc::kernels::cpu {
+
+// out[o, j, :] = in[o, index[j], :]   for o < outer, j < index_len.
+// in is [outer, in_rows, inner], out is [outer, index_len, inner], both contiguous.
+template <typename T>
+void gather_rows(const T* in, int64_t outer, int64_t in_rows, int64_t inner, const int64_t* index, int64_t index_len,
+                 T* out);
+
+// The adjoint of gather_rows:
+//   out = 0;  out[o, index[j], :] += grad[o, j, :]   for o < outer, j < index_len.
+// grad is [outer, index_len, inner], out is [outer, out_rows, inner], both contiguous;
+// out is overwritten. A repeated index adds up. Deterministic: the additions into one
+// element always happen in the order of j, whatever the thread count.
+template <typename T>
+void scatter_add_rows(const T* grad, int64_t outer, int64_t index_len, int64_t inner, const int64_t* index,
+                      int64_t out_rows, T* out);
+
+}  // namespace sc::kernels::cpu
