@@ -165,6 +165,8 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         const Tensor& gi = input_grads[i];
         SC_CHECK(gi.shape() == n->input_shapes[i], "backward of '", n->name(), "' produced a gradient of shape ",
                  gi.shape_string(), " for input ", i, " of shape ", shape_str(n->input_shapes[i]), " (a bug in that op)");
+        SC_CHECK(gi.dtype() == n->input_dtypes[i], "backward of '", n->name(), "' produced a ", dtype_name(gi.dtype()),
+                 " gradient for the ", dtype_name(n->input_dtypes[i]), " input ", i, " (a bug in that op)");
         Tensor& slot = pending_grad[child];
         slot = slot.defined() ? add(slot, gi) : gi;
       }

@@ -19,9 +19,19 @@ std::string shape_str(const Shape& s) {
 }
 
 int64_t shape_numel(const Shape& s) {
+  // The product of the non-zero sizes must fit, even when a zero size makes the count 0:
+  // strides are products of the same sizes.
   int64_t n = 1;
-  for (int64_t d : s) n *= d;
-  return n;
+  bool has_zero = false;
+  for (int64_t d : s) {
+    SC_CHECK(d >= 0, "negative size in shape ", shape_str(s));
+    if (d == 0) {
+      has_zero = true;
+      continue;
+    }
+    SC_CHECK(!__builtin_mul_overflow(n, d, &n), "shape ", shape_str(s), " has too many elements to count in 64 bits");
+  }
+  return has_zero ? 0 : n;
 }
 
 Shape contiguous_strides(const Shape& s) {
@@ -94,7 +104,7 @@ void Tensor::set_grad(const Tensor& g) {
   }
   SC_CHECK(g.shape() == shape() && g.dtype() == dtype() && g.device() == device(), "set_grad: gradient ",
            g.describe(), " does not match the tensor ", describe());
-  checked()->grad = g.impl_ptr();
+  checked()->grad = g.detach().contiguous().impl_ptr();  // never part of a graph, never a broadcast view
 }
 
 void Tensor::backward(const Tensor& grad, bool retain_graph) const { run_backward(*this, grad, retain_graph); }
@@ -138,6 +148,11 @@ Tensor Tensor::pow(double e) const { return sc::pow(*this, e); }
 namespace {
 // In-place writes into a view with a stride-0 dim would write one element many times.
 void check_writable(const Tensor& t, const char* op) {
+  // In-place writes are not recorded by autograd. Writing into a tensor that is part of a
+  // graph (a parameter, or a result of an op that records) would make backward() silently
+  // wrong, so it is refused unless grad mode is off (optimizer updates, initialisation).
+  SC_CHECK(!grad_enabled() || !t.requires_grad(), op, ": in-place write into ", t.describe(),
+           ", which requires grad; do it under NoGradGuard (e.g. an optimizer step) or on a detached copy");
   if (t.numel() == 0) return;  // nothing is written; zero-size dims also give stride 0
   for (int64_t d = 0; d < t.dim(); ++d)
     SC_CHECK(t.strides()[d] != 0 || t.shape()[d] <= 1, op, ": cannot write into an expanded (broadcast) view ",
@@ -162,6 +177,8 @@ Tensor& Tensor::fill_(double value) {
 Tensor& Tensor::copy_(const Tensor& src) {
   detail::check_defined(src, "copy_", "the source");
   check_writable(*this, "copy_");
+  SC_CHECK(!grad_enabled() || !src.requires_grad(), "copy_: the source ", src.describe(),
+           " requires grad, but copy_ is not differentiable; use clone() (differentiable) or copy from src.detach()");
   Shape target = broadcast_shapes(shape(), src.shape(), "copy_");
   SC_CHECK(target == shape(), "copy_: source ", src.describe(), " cannot be broadcast to the destination ", describe());
   SC_CHECK(src.device() == device(), "copy_: devices differ: source ", src.describe(), ", destination ", describe());

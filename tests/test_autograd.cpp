@@ -81,12 +81,12 @@ TEST_CASE("autograd: an in-place write to a saved tensor fails at backward") {
   Tensor x = from_vector(std::vector<double>{1.0, 2.0}, {2}).requires_grad_();
   Tensor a = mul(x, 1.0);
   Tensor y = sum(mul(a, a));  // saves a
-  a.fill_(5.0);
+  a.detach().fill_(5.0);  // a detached handle shares the storage and its version
   CHECK_THROWS_WITH_AS(y.backward(), doctest::Contains("modified by an in-place operation"), Error);
   // Writing to a tensor that backward does not need is fine.
   Tensor b = mul(x, 1.0);
   Tensor z = sum(add(b, 1.0));
-  b.fill_(5.0);
+  b.detach().fill_(5.0);
   x.zero_grad();
   z.backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{1.0, 1.0});
@@ -97,4 +97,35 @@ TEST_CASE("autograd: gradients flow through views into the base") {
   Tensor y = sum(mul(x.t().narrow(0, 1, 2), 2.0));
   y.backward();
   CHECK(x.grad().to_vector<double>() == std::vector<double>{0, 2, 2, 0, 2, 2});
+}
+
+TEST_CASE("autograd: in-place writes into graph tensors are refused while recording") {
+  Tensor w = ones({3}, DType::Float64).requires_grad_();
+  CHECK_THROWS_WITH_AS(w.fill_(2.0), doctest::Contains("requires grad"), Error);
+  CHECK_THROWS_WITH_AS(w.narrow(0, 0, 1).fill_(1.0), doctest::Contains("requires grad"), Error);
+  Tensor y = mul(w, 2.0);
+  CHECK_THROWS_WITH_AS(y.copy_(zeros({3}, DType::Float64)), doctest::Contains("requires grad"), Error);
+  Tensor plain = zeros({3}, DType::Float64);
+  CHECK_THROWS_WITH_AS(plain.copy_(y), doctest::Contains("not differentiable"), Error);
+  {
+    NoGradGuard ng;  // how an optimizer updates a parameter
+    w.copy_(mul(w, 0.5));
+  }
+  CHECK(w.to_vector<double>() == std::vector<double>{0.5, 0.5, 0.5});
+  plain.copy_(y.detach());
+  CHECK(plain.to_vector<double>() == std::vector<double>{2.0, 2.0, 2.0});
+}
+
+TEST_CASE("autograd: pow with exponent 0 has a zero gradient, also at 0") {
+  Tensor x = from_vector(std::vector<double>{0.0, 2.0}, {2}).requires_grad_();
+  sum(pow(x, 0.0)).backward();
+  CHECK(x.grad().to_vector<double>() == std::vector<double>{0.0, 0.0});
+}
+
+TEST_CASE("autograd: set_grad stores a plain contiguous copy") {
+  Tensor w = zeros({3}).requires_grad_();
+  w.set_grad(ones({1}).expand({3}));
+  sum(w).backward();
+  CHECK(w.grad().to_vector<float>() == std::vector<float>{2, 2, 2});
+  CHECK(!w.grad().requires_grad());
 }

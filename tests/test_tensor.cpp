@@ -103,3 +103,18 @@ TEST_CASE("tensor: bad input gets an sc::Error naming the op") {
   CHECK(message_of([&] { sum(x, {0, 0}); }).find("twice") != std::string::npos);
   CHECK(message_of([&] { x.to(Device::CUDA); }).find("CUDA") != std::string::npos);
 }
+
+TEST_CASE("tensor: sizes that overflow or exceed the limits are refused") {
+  CHECK_THROWS_WITH_AS(zeros({int64_t(1) << 62}), doctest::Contains("too large"), Error);
+  CHECK_THROWS_WITH_AS(zeros({(int64_t(1) << 62) + 1, 4}), doctest::Contains("64 bits"), Error);
+  CHECK_THROWS_WITH_AS(empty({int64_t(1) << 40, int64_t(1) << 40}), doctest::Contains("64 bits"), Error);
+  CHECK_THROWS_WITH_AS(sum(ones({1}).expand({int64_t(1) << 62})), doctest::Contains("too large"), Error);
+  CHECK_THROWS_WITH_AS(arange(4).narrow(0, 1, INT64_MAX), doctest::Contains("narrow"), Error);
+  CHECK_THROWS_WITH_AS(ones({1}).expand({-2}), doctest::Contains("expand"), Error);
+  CHECK(ones({3, 1}).expand({-1, 4}).shape() == Shape{3, 4});  // -1 keeps the size, as PyTorch
+  CHECK_THROWS_WITH_AS(ones({2}).reshape({1, 1, 1, 1, 1, 1, 1, 1, 2}), doctest::Contains("at most 8 dims"), Error);
+  CHECK_THROWS_WITH_AS(squeeze(scalar_tensor(1.0), 5), doctest::Contains("out of range"), Error);
+  CHECK_THROWS_WITH_AS(flatten(scalar_tensor(1.0), 7, -9), doctest::Contains("out of range"), Error);
+  CHECK(zeros({3, 0}).numel() == 0);
+  CHECK(sum(zeros({3, 0}), {1}).to_vector<float>() == std::vector<float>{0, 0, 0});
+}

@@ -12,6 +12,10 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
            " dims are supported, got ", shape_str(shape));
   auto impl = std::make_shared<TensorImpl>();
   const int64_t n = shape_numel(shape);
+  // 2^48 bytes (256 TiB) is beyond any machine this runs on; it also keeps n * size from wrapping.
+  constexpr int64_t kMaxBytes = int64_t(1) << 48;
+  SC_CHECK(n <= kMaxBytes / static_cast<int64_t>(dtype_size(dtype)), "empty: ", dtype_name(dtype), shape_str(shape),
+           " is too large to allocate (", n, " elements)");
   impl->storage = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dtype), device);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);

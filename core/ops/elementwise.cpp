@@ -161,6 +161,7 @@ Tensor pow(const Tensor& x, double exponent) {
   Tensor out = unary_forward(UnaryOp::Pow, x, "pow", exponent);
   if (any_requires_grad({x})) {
     record("pow", out, {x}, [exponent, sx = SavedTensor(x)](const Tensor& g) {
+      if (exponent == 0.0) return std::vector<Tensor>{zeros_like(g)};  // not 0 * x^-1, which is NaN at 0
       return std::vector<Tensor>{mul(g, mul(pow(sx.get(), exponent - 1.0), exponent))};
     });
   }

@@ -11,6 +11,8 @@ namespace sc {
 
 namespace {
 Tensor make_view(const Tensor& x, Shape shape, Shape strides, int64_t offset) {
+  SC_CHECK(shape.size() <= static_cast<size_t>(kernels::kMaxDims), "views have at most ", kernels::kMaxDims,
+           " dims, got ", shape_str(shape), " from ", x.describe());
   auto impl = std::make_shared<TensorImpl>();
   impl->storage = x.impl()->storage;
   impl->shape = std::move(shape);
@@ -122,7 +124,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   dim = normalize_dim(dim, x.dim(), "narrow");
   const int64_t n = x.shape()[dim];
   if (start < 0) start += n;
-  SC_CHECK(start >= 0 && length >= 0 && start + length <= n, "narrow: elements ", start, "..", start + length,
+  SC_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, "narrow: elements ", start, "..", start + length,
            " are out of range for dim ", dim, " of ", x.describe());
   Shape shape = x.shape();
   shape[dim] = length;
@@ -138,7 +140,8 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   return out;
 }
 
-Tensor expand(const Tensor& x, const Shape& shape) {
+Tensor expand(const Tensor& x, const Shape& target) {
+  Shape shape = target;
   detail::check_defined(x, "expand", "the input");
   const int64_t lead = static_cast<int64_t>(shape.size()) - x.dim();
   SC_CHECK(lead >= 0, "expand: cannot expand ", x.describe(), " to fewer dims ", shape_str(shape));
@@ -146,10 +149,14 @@ Tensor expand(const Tensor& x, const Shape& shape) {
   for (int64_t d = 0; d < static_cast<int64_t>(shape.size()); ++d) {
     const int64_t xd = d - lead;
     if (xd < 0) {
+      SC_CHECK(shape[d] >= 0, "expand: size ", shape[d], " of the new leading dim ", d, " in ", shape_str(shape),
+               " must be >= 0");
       strides[d] = 0;
       continue;
     }
     const int64_t have = x.shape()[xd];
+    if (shape[d] == -1) shape[d] = have;  // as PyTorch: -1 keeps the size
+    SC_CHECK(shape[d] >= 0, "expand: invalid size ", shape[d], " in ", shape_str(shape));
     SC_CHECK(have == shape[d] || have == 1, "expand: dim ", xd, " of ", x.describe(), " has size ", have,
              " and cannot be expanded to ", shape_str(shape));
     strides[d] = have == shape[d] ? x.strides()[xd] : 0;
@@ -164,8 +171,8 @@ Tensor expand(const Tensor& x, const Shape& shape) {
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
   detail::check_defined(x, "squeeze", "the input");
-  if (x.dim() == 0) return x;
   dim = normalize_dim(dim, x.dim(), "squeeze");
+  if (x.dim() == 0) return x;
   if (x.shape()[dim] != 1) return x;  // as PyTorch: squeezing a dim that is not 1 does nothing
   Shape shape = x.shape(), strides = x.strides();
   shape.erase(shape.begin() + dim);
@@ -195,9 +202,9 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
   detail::check_defined(x, "flatten", "the input");
-  if (x.dim() == 0) return reshape(x, {1});
   start_dim = normalize_dim(start_dim, x.dim(), "flatten");
   end_dim = normalize_dim(end_dim, x.dim(), "flatten");
+  if (x.dim() == 0) return reshape(x, {1});
   SC_CHECK(start_dim <= end_dim, "flatten: start_dim ", start_dim, " is after end_dim ", end_dim);
   Shape shape;
   for (int64_t d = 0; d < start_dim; ++d) shape.push_back(x.shape()[d]);
