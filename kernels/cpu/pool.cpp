@@ -1,0 +1,136 @@
+// Pooling on the CPU: one OpenMP task per (n, c) plane, so no two threads ever write
+// the same element and the backward needs no atomics.
+#include "kernels/pool.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include "kernels/strided.h"
+
+namespace sc::kernels::cpu {
+
+namespace {
+
+// The part of a window that lies inside the input: [begin, end) along one axis.
+struct Span {
+  int64_t begin, end;
+};
+Span window(int64_t out_index, int64_t stride, int64_t pad, int64_t kernel, int64_t in_size) {
+  const int64_t first = out_index * stride - pad;
+  return {std::max<int64_t>(first, 0), std::min(first + kernel, in_size)};
+}
+
+}  // namespace
+
+template <typename T>
+void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s) {
+  const int64_t in_plane = s.H * s.W, out_plane = s.OH * s.OW;
+#pragma omp parallel for schedule(static) if (s.planes() * out_plane * s.KH * s.KW >= kParallelGrain)
+  for (int64_t p = 0; p < s.planes(); ++p) {
+    const T* in = x + p * in_plane;
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      const Span rows = window(oh, s.stride_h, s.pad_h, s.KH, s.H);
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        const Span cols = window(ow, s.stride_w, s.pad_w, s.KW, s.W);
+        // padding <= kernel / 2 (checked by the op) keeps every window non-empty.
+        int64_t best = rows.begin * s.W + cols.begin;
+        T best_value = in[best];
+        for (int64_t ih = rows.begin; ih < rows.end; ++ih) {
+          for (int64_t iw = cols.begin; iw < cols.end; ++iw) {
+            const T v = in[ih * s.W + iw];
+            if (v > best_value || std::isnan(v)) {  // NaN propagates, as in PyTorch
+              best = ih * s.W + iw;
+              best_value = v;
+            }
+          }
+        }
+        y[p * out_plane + oh * s.OW + ow] = best_value;
+        argmax[p * out_plane + oh * s.OW + ow] = best;
+      }
+    }
+  }
+}
+
+template <typename T>
+void max_pool2d_backward(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s) {
+  const int64_t in_plane = s.H * s.W, out_plane = s.OH * s.OW;
+#pragma omp parallel for schedule(static) if (s.planes() * in_plane >= kParallelGrain)
+  for (int64_t p = 0; p < s.planes(); ++p) {
+    T* gx = grad_x + p * in_plane;
+    std::fill(gx, gx + in_plane, T(0));
+    for (int64_t o = 0; o < out_plane; ++o) gx[argmax[p * out_plane + o]] += grad_y[p * out_plane + o];
+  }
+}
+
+template <typename T>
+void avg_pool2d_forward(const T* x, T* y, const Pool2dShape& s) {
+  const int64_t in_plane = s.H * s.W, out_plane = s.OH * s.OW;
+  const T divisor = static_cast<T>(s.KH * s.KW);  // padding counts: always the full window
+#pragma omp parallel for schedule(static) if (s.planes() * out_plane * s.KH * s.KW >= kParallelGrain)
+  for (int64_t p = 0; p < s.planes(); ++p) {
+    const T* in = x + p * in_plane;
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      const Span rows = window(oh, s.stride_h, s.pad_h, s.KH, s.H);
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        const Span cols = window(ow, s.stride_w, s.pad_w, s.KW, s.W);
+        T sum = 0;
+        for (int64_t ih = rows.begin; ih < rows.end; ++ih)
+          for (int64_t iw = cols.begin; iw < cols.end; ++iw) sum += in[ih * s.W + iw];
+        y[p * out_plane + oh * s.OW + ow] = sum / divisor;
+      }
+    }
+  }
+}
+
+template <typename T>
+void avg_pool2d_backward(const T* grad_y, T* grad_x, const Pool2dShape& s) {
+  const int64_t in_plane = s.H * s.W, out_plane = s.OH * s.OW;
+  const T divisor = static_cast<T>(s.KH * s.KW);
+#pragma omp parallel for schedule(static) if (s.planes() * out_plane * s.KH * s.KW >= kParallelGrain)
+  for (int64_t p = 0; p < s.planes(); ++p) {
+    T* gx = grad_x + p * in_plane;
+    std::fill(gx, gx + in_plane, T(0));
+    for (int64_t oh = 0; oh < s.OH; ++oh) {
+      const Span rows = window(oh, s.stride_h, s.pad_h, s.KH, s.H);
+      for (int64_t ow = 0; ow < s.OW; ++ow) {
+        const Span cols = window(ow, s.stride_w, s.pad_w, s.KW, s.W);
+        const T share = grad_y[p * out_plane + oh * s.OW + ow] / divisor;
+        for (int64_t ih = rows.begin; ih < rows.end; ++ih)
+          for (int64_t iw = cols.begin; iw < cols.end; ++iw) gx[ih * s.W + iw] += share;
+      }
+    }
+  }
+}
+
+template <typename T>
+void global_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t plane_size) {
+#pragma omp parallel for schedule(static) if (planes * plane_size >= kParallelGrain)
+  for (int64_t p = 0; p < planes; ++p) {
+    const T* in = x + p * plane_size;
+    double sum = 0;  // float32 accumulation would drift on large planes
+    for (int64_t i = 0; i < plane_size; ++i) sum += in[i];
+    y[p] = static_cast<T>(sum / static_cast<double>(plane_size));
+  }
+}
+
+template <typename T>
+void global_avg_pool2d_backward(const T* grad_y, T* grad_x, int64_t planes, int64_t plane_size) {
+#pragma omp parallel for schedule(static) if (planes * plane_size >= kParallelGrain)
+  for (int64_t p = 0; p < planes; ++p) {
+    const T share = static_cast<T>(grad_y[p] / static_cast<double>(plane_size));
+    std::fill(grad_x + p * plane_size, grad_x + (p + 1) * plane_size, share);
+  }
+}
+
+#define SC_INSTANTIATE_POOL(T)                                                                    \
+  template void max_pool2d_forward<T>(const T*, T*, int64_t*, const Pool2dShape&);                \
+  template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const Pool2dShape&);         \
+  template void avg_pool2d_forward<T>(const T*, T*, const Pool2dShape&);                          \
+  template void avg_pool2d_backward<T>(const T*, T*, const Pool2dShape&);                         \
+  template void global_avg_pool2d_forward<T>(const T*, T*, int64_t, int64_t);                     \
+  template void global_avg_pool2d_backward<T>(const T*, T*, int64_t, int64_t);
+SC_INSTANTIATE_POOL(float)
+SC_INSTANTIATE_POOL(double)
+#undef SC_INSTANTIATE_POOL
+
+}  // namespace sc::kernels::cpu
