@@ -1,0 +1,43 @@
+#pragma once
+// A transform turns one image into another, drawing every random parameter from the
+// generator it is given. The loader seeds that generator per sample and view from
+// (run seed, epoch, sample index, view), so the same seed gives the same views whatever
+// the number of worker threads.
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "augment/image.h"
+#include "core/generator.h"
+
+namespace sc::augment {
+
+class Transform {
+ public:
+  virtual ~Transform() = default;
+  // The random form: draws its parameters from `gen`, then applies the deterministic form.
+  virtual Image apply(const Image& in, Generator& gen) const = 0;
+  // A short description with the parameters, e.g. "RandomResizedCrop(28, scale=[0.2, 1])".
+  virtual std::string describe() const = 0;
+};
+
+using TransformPtr = std::shared_ptr<const Transform>;
+
+// Applies its transforms in order (implemented in augment/compose.cpp).
+class Compose : public Transform {
+ public:
+  explicit Compose(std::vector<TransformPtr> transforms) : transforms_(std::move(transforms)) {}
+  Image apply(const Image& in, Generator& gen) const override;
+  std::string describe() const override;
+
+ private:
+  std::vector<TransformPtr> transforms_;
+};
+
+// The named pipelines: "simclr-rgb" (32x32 RGB, the SimCLR paper's CIFAR setting),
+// "simclr-gray" (28x28 one channel) and "blog" (rotation, brightness, flip, blur).
+// Throws sc::Error listing the known names for an unknown one (augment/presets.cpp).
+TransformPtr make_preset(const std::string& name);
+std::vector<std::string> preset_names();
+
+}  // namespace sc::augment
