@@ -6,7 +6,7 @@
 //   S[i, k] = zn_i . zn_k / temperature
 //   lse_i   = log sum_{k != i} exp(S[i, k])      (the self-similarity is left out of the sum)
 //   loss    = mean_i (lse_i - S[i, pos(i)])
-// Both GEMMs go through Eigen; the per-row log-sum-exps run in parallel (OpenMP), each
+// Both GEMMs go through the shared kernels::cpu::gemm; the per-row log-sum-exps run in parallel (OpenMP), each
 // max-subtracted and accumulated in double.
 //
 // The CUDA versions (kernels/cuda/nt_xent.cu) with the same signatures arrive with the

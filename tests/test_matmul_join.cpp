@@ -7,6 +7,7 @@
 #include <functional>
 #include <limits>
 #include <string>
+#include <vector>
 
 #include "core/ops.h"
 #include "kernels/gemm.h"
@@ -161,6 +162,153 @@ TEST_CASE("gemm kernel: K = 0 gives beta * C; M or N = 0 writes nothing") {
   kernels::cpu::gemm<float>(false, false, 2, 3, 0, 1.0f, nullptr, 1, nullptr, 3, 1.5f, D.data(), 3);
   CHECK(D == std::vector<float>(6, 3.0f));
   kernels::cpu::gemm<float>(false, false, 0, 3, 4, 1.0f, nullptr, 4, nullptr, 3, 0.0f, nullptr, 3);
+}
+
+// ---- the two GEMM paths (kernels/gemm.h, gemm_path) ------------------------------------
+// gemm<float> runs the hand-written AVX2 GEMM on CPUs that have AVX2 + FMA and Eigen
+// elsewhere; both paths are called directly here, so each is tested on every machine
+// that can run it, whatever gemm() would pick.
+
+namespace {
+
+using GemmF32 = void (*)(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                         float, float*, int64_t);
+
+struct GemmPath {
+  std::string name;
+  GemmF32 run;
+};
+
+std::vector<GemmPath> float_gemm_paths() {
+  std::vector<GemmPath> paths = {{"gemm()", &kernels::cpu::gemm<float>},
+                                 {"eigen", &kernels::cpu::gemm_path::eigen<float>}};
+  if (kernels::cpu::gemm_path::avx2_available())
+    paths.push_back({"avx2", &kernels::cpu::gemm_path::avx2});
+  else
+    MESSAGE("this CPU has no AVX2 + FMA: the AVX2 GEMM path is not tested");
+  return paths;
+}
+
+// One GEMM through `path` with padded leading dims, checked element by element against a
+// double-precision loop: C = alpha op(A) op(B) + beta C0. C0 is NaN when beta == 0 (it
+// must not leak through). The padding columns of C must come back untouched.
+void check_gemm_path(const GemmPath& path, bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                     Generator& g) {
+  const int64_t pad = 5;
+  const int64_t a_rows = ta ? K : M, a_cols = ta ? M : K, b_rows = tb ? N : K, b_cols = tb ? K : N;
+  const int64_t lda = a_cols + pad, ldb = b_cols + pad, ldc = N + pad;
+  const std::vector<float> A = randn({a_rows, lda}, g).to_vector<float>();
+  const std::vector<float> B = randn({b_rows, ldb}, g).to_vector<float>();
+  std::vector<float> C0 = randn({M, ldc}, g).to_vector<float>();
+  if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
+  auto a_at = [&](int64_t i, int64_t k) { return double(ta ? A[k * lda + i] : A[i * lda + k]); };
+  auto b_at = [&](int64_t k, int64_t j) { return double(tb ? B[j * ldb + k] : B[k * ldb + j]); };
+
+  std::vector<float> C = C0;
+  path.run(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
+
+  int64_t bad = 0, bad_padding = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double dot = 0, scale = 0;
+      for (int64_t k = 0; k < K; ++k) dot += a_at(i, k) * b_at(k, j), scale += std::abs(a_at(i, k) * b_at(k, j));
+      const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
+      const double want = alpha * dot + beta * c0;
+      // float32 rounding, measured against the size of the terms (a sum may cancel to ~0)
+      const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
+      if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
+    }
+    for (int64_t j = N; j < ldc; ++j) {
+      const float got = C[i * ldc + j], was = C0[i * ldc + j];
+      if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
+    }
+  }
+  CAPTURE(path.name);
+  CAPTURE(ta);
+  CAPTURE(tb);
+  CAPTURE(M);
+  CAPTURE(N);
+  CAPTURE(K);
+  CAPTURE(alpha);
+  CAPTURE(beta);
+  CHECK(bad == 0);
+  CHECK(bad_padding == 0);
+}
+
+}  // namespace
+
+TEST_CASE("gemm paths: float32 AVX2 and Eigen against a naive loop, all transposes, odd sizes") {
+  Generator g(23);
+  struct Size {
+    int64_t M, N, K;
+  };
+  // Sizes around the AVX2 GEMM's blocking: a 6 x 16 tile, MC = 72 rows per A block,
+  // K slices of at most 384. Ragged edges in every direction; N = 3 makes it run the
+  // transposed orientation (C^T = B^T A^T); K = 400 and 800 split K into slices.
+  const Size sizes[] = {{1, 1, 1},    {6, 16, 8},   {7, 17, 3},   {13, 33, 29}, {73, 47, 19},
+                        {100, 3, 50}, {3, 100, 50}, {71, 45, 400}, {150, 40, 800}};
+  for (const GemmPath& path : float_gemm_paths()) {
+    for (const Size& s : sizes) {
+      for (int ta = 0; ta < 2; ++ta) {
+        for (int tb = 0; tb < 2; ++tb) {
+          check_gemm_path(path, ta, tb, s.M, s.N, s.K, 1.0f, 0.0f, g);     // C = AB, C starts NaN
+          check_gemm_path(path, ta, tb, s.M, s.N, s.K, 1.0f, 1.0f, g);     // C += AB
+          check_gemm_path(path, ta, tb, s.M, s.N, s.K, 0.75f, -0.5f, g);  // the general case
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("gemm paths: K = 0 gives beta * C on every path; M or N = 0 writes nothing") {
+  for (const GemmPath& path : float_gemm_paths()) {
+    CAPTURE(path.name);
+    // C is 2 x 3 inside rows of 4: the fourth column is padding and must stay 7.
+    std::vector<float> C = {NAN, NAN, NAN, 7, NAN, NAN, NAN, 7};
+    path.run(false, true, 2, 3, 0, 1.0f, nullptr, 1, nullptr, 1, 0.0f, C.data(), 4);
+    CHECK(C == std::vector<float>{0, 0, 0, 7, 0, 0, 0, 7});
+    std::vector<float> D = {2, 2, 2, 7, 2, 2, 2, 7};
+    path.run(true, false, 2, 3, 0, 1.0f, nullptr, 2, nullptr, 3, 1.5f, D.data(), 4);
+    CHECK(D == std::vector<float>{3, 3, 3, 7, 3, 3, 3, 7});
+    path.run(false, false, 0, 3, 4, 1.0f, nullptr, 4, nullptr, 3, 0.0f, nullptr, 3);
+    path.run(false, false, 3, 0, 4, 1.0f, nullptr, 4, nullptr, 1, 0.0f, nullptr, 1);
+  }
+}
+
+TEST_CASE("gemm paths: the same bits on every run; AVX2 also for any thread count") {
+  // Big enough (M N K >= 2^21) for one product to be split between threads.
+  Generator g(29);
+  const int64_t M = 150, N = 170, K = 430;
+  const std::vector<float> A = randn({M, K}, g).to_vector<float>(), B = randn({K, N}, g).to_vector<float>();
+  const int before = num_threads();
+  for (const GemmPath& path : float_gemm_paths()) {
+    CAPTURE(path.name);
+    auto product = [&] {
+      std::vector<float> C(M * N, NAN);
+      path.run(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+      return C;
+    };
+    // Run by 1, 2, 3 threads, and from inside a parallel region (where it stays on its thread).
+    std::vector<std::vector<float>> results;
+    for (int threads : {1, 2, 3}) {
+      set_num_threads(threads);
+      results.push_back(product());
+      CHECK(product() == results.back());  // run to run
+    }
+    set_num_threads(2);
+    std::vector<float> in_region;
+#pragma omp parallel num_threads(2)
+    {
+#pragma omp single
+      in_region = product();
+    }
+    CHECK(in_region == results[0]);  // one thread either way
+    // Each tile of C is summed by one thread in a fixed order, whatever the thread count.
+    // (Eigen picks its block sizes from the thread count, so its last bits may move.)
+    if (path.name == "avx2")
+      for (const auto& r : results) CHECK(r == results[0]);
+  }
+  set_num_threads(before);
 }
 
 TEST_CASE("matmul: empty dims") {

@@ -1,12 +1,14 @@
-// GEMM on the CPU: the pointers are wrapped in Eigen::Map (row-major, with the leading
+// GEMM on the CPU: the entry point picks the path (see kernels/gemm.h), and the Eigen
+// path lives here. It wraps the pointers in Eigen::Map (row-major, with the leading
 // dimension as the outer stride) and Eigen's blocked GEMM does the arithmetic. A
 // transposed operand is the transpose() of its map, which Eigen's packing reads
-// directly, so no operand is ever copied here.
+// directly, so no operand is ever copied here. The AVX2 path is in gemm_avx2.cpp.
 #include "kernels/gemm.h"
 
 #include <omp.h>
 
 #include <Eigen/Core>
+#include <type_traits>
 
 #include "kernels/strided.h"
 
@@ -33,15 +35,17 @@ void multiply_into(MatrixMap<T>& c, T alpha, const OpA& a, const OpB& b, T beta)
   }
 }
 
-// Below this many multiply-adds per matrix, one thread per matrix beats Eigen splitting
+// Below this many multiply-adds per matrix, one thread per matrix beats gemm() splitting
 // each small product between threads.
 constexpr int64_t kSmallGemm = 64 * 64 * 64;
 
 }  // namespace
 
+namespace gemm_path {
+
 template <typename T>
-void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
-          int64_t ldb, T beta, T* C, int64_t ldc) {
+void eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+           int64_t ldb, T beta, T* C, int64_t ldc) {
   if (M == 0 || N == 0) return;
   MatrixMap<T> c(C, M, N, Eigen::OuterStride<>(ldc));
   if (K == 0) {  // an empty sum: the product is zero
@@ -64,6 +68,18 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
     multiply_into(c, alpha, a.transpose(), b.transpose(), beta);
 }
 
+}  // namespace gemm_path
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (gemm_path::avx2_available())
+      return gemm_path::avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+  }
+  gemm_path::eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
 template <typename T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
@@ -72,8 +88,8 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
     gemm<T>(trans_a, trans_b, M, N, K, alpha, A + i * stride_a, lda, B + i * stride_b, ldb, beta, C + i * stride_c, ldc);
   };
   // Two ways to use the threads: split the batch (each product then runs on one thread,
-  // because Eigen's GEMM stays serial inside a parallel region), or run the products one
-  // after another and let Eigen split each. Splitting the batch wins for small matrices
+  // because gemm() stays serial inside a parallel region), or run the products one
+  // after another and let gemm() split each. Splitting the batch wins for small matrices
   // and for batches that share out evenly; either way every element of C is computed by
   // one thread in a fixed order, so results do not change from run to run.
   const int threads = omp_get_max_threads();
@@ -92,6 +108,10 @@ template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const fl
                           float, float*, int64_t);
 template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
                            int64_t, double, double*, int64_t);
+template void gemm_path::eigen<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t,
+                                      const float*, int64_t, float, float*, int64_t);
+template void gemm_path::eigen<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                       const double*, int64_t, double, double*, int64_t);
 template void gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
                                   const float*, int64_t, int64_t, float, float*, int64_t, int64_t);
 template void gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double, const double*, int64_t,

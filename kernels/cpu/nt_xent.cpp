@@ -1,26 +1,17 @@
 #include "kernels/nt_xent.h"
 
-#include <Eigen/Core>
 #include <cmath>
 
+#include "kernels/gemm.h"
 #include "kernels/strided.h"
 
 namespace sc::kernels::cpu {
 
-namespace {
-
-template <typename T>
-using RowMajorMatrix = Eigen::Matrix<T, Eigen::Dynamic, Eigen::Dynamic, Eigen::RowMajor>;
-
-}  // namespace
-
 template <typename T>
 void nt_xent_forward(const T* zn, int64_t rows, int64_t d, double inv_temperature, T* sim, T* row_max,
                      T* row_log_sum, T* loss) {
-  Eigen::Map<const RowMajorMatrix<T>> Z(zn, rows, d);
-  Eigen::Map<RowMajorMatrix<T>> S(sim, rows, rows);
-  S.noalias() = Z * Z.transpose();
-  S *= static_cast<T>(inv_temperature);
+  // S = zn zn^T / t, the 1/t folded into the GEMM's alpha.
+  gemm<T>(false, true, rows, rows, d, static_cast<T>(inv_temperature), zn, d, zn, d, T(0), sim, rows);
 
 #pragma omp parallel for schedule(static) if (rows * rows >= kParallelGrain)
   for (int64_t i = 0; i < rows; ++i) {
@@ -75,11 +66,7 @@ void nt_xent_backward(const T* zn, const T* sim, const T* row_max, const T* row_
     }
   }
 
-  Eigen::Map<const RowMajorMatrix<T>> Z(zn, rows, d);
-  Eigen::Map<const RowMajorMatrix<T>> dS_sym(workspace, rows, rows);
-  Eigen::Map<RowMajorMatrix<T>> dZ(dzn, rows, d);
-  dZ.noalias() = dS_sym * Z;
-  dZ *= static_cast<T>(inv_temperature);
+  gemm<T>(false, false, rows, d, rows, static_cast<T>(inv_temperature), workspace, rows, zn, d, T(0), dzn, d);
 }
 
 #define SC_INSTANTIATE_NT_XENT(T)                                                                         \
