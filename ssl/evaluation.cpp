@@ -1,0 +1,280 @@
+#include "ssl/evaluation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <numeric>
+#include <utility>
+
+#include "core/ops.h"
+
+namespace sc::ssl {
+
+namespace {
+
+void check_features(const Tensor& features, const char* op, const char* what) {
+  SC_CHECK(features.defined(), op, ": ", what, " are undefined");
+  SC_CHECK(features.device() == Device::CPU, op, ": ", what, " must be on the CPU, got ", features.describe());
+  SC_CHECK(features.dim() == 2 && is_floating(features.dtype()), op, ": ", what,
+           " must be a float32 or float64 matrix [N, D], got ", features.describe());
+}
+
+// Checks labels against their features and returns them as a vector.
+std::vector<int64_t> checked_labels(const Tensor& labels, const Tensor& features, const char* op, const char* what) {
+  SC_CHECK(labels.defined(), op, ": ", what, " labels are undefined");
+  SC_CHECK(labels.dtype() == DType::Int64 && labels.dim() == 1, op, ": ", what,
+           " labels must be an int64 vector, got ", labels.describe());
+  SC_CHECK(labels.size(0) == features.size(0), op, ": ", labels.size(0), " ", what, " labels for ", features.size(0),
+           " ", what, " feature rows ", features.shape_string());
+  std::vector<int64_t> values = labels.to_vector<int64_t>();
+  for (size_t i = 0; i < values.size(); ++i)
+    SC_CHECK(values[i] >= 0, op, ": ", what, " label ", values[i], " at row ", i, " is negative");
+  return values;
+}
+
+int64_t resolve_num_classes(int64_t requested, const std::vector<int64_t>& train, const std::vector<int64_t>& test,
+                            const char* op) {
+  int64_t largest = -1;
+  for (int64_t v : train) largest = std::max(largest, v);
+  if (requested < 0) {
+    for (int64_t v : test) largest = std::max(largest, v);
+    return largest + 1;
+  }
+  auto check_range = [&](const std::vector<int64_t>& labels, const char* what) {
+    for (size_t i = 0; i < labels.size(); ++i)
+      SC_CHECK(labels[i] < requested, op, ": ", what, " label ", labels[i], " at row ", i, " is outside [0, ",
+               requested, ") (num_classes = ", requested, ")");
+  };
+  check_range(train, "train");
+  check_range(test, "test");
+  return requested;
+}
+
+}  // namespace
+
+// ---- kNN monitor ----------------------------------------------------------------------
+
+KnnResult knn_evaluate(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                       const Tensor& test_labels, const KnnOptions& options) {
+  const char* op = "knn_evaluate";
+  check_features(train_features, op, "train features");
+  check_features(test_features, op, "test features");
+  SC_CHECK(train_features.size(1) == test_features.size(1), op, ": train features ", train_features.shape_string(),
+           " and test features ", test_features.shape_string(), " have different widths");
+  SC_CHECK(train_features.size(0) > 0, op, ": the training set is empty");
+  SC_CHECK(options.k >= 1, op, ": k must be at least 1, got ", options.k);
+  SC_CHECK(options.temperature > 0, op, ": temperature must be positive, got ", options.temperature);
+  SC_CHECK(options.chunk_size >= 1, op, ": chunk_size must be at least 1, got ", options.chunk_size);
+  const std::vector<int64_t> train_y = checked_labels(train_labels, train_features, op, "train");
+  const std::vector<int64_t> test_y = checked_labels(test_labels, test_features, op, "test");
+  const int64_t num_classes = resolve_num_classes(options.num_classes, train_y, test_y, op);
+
+  NoGradGuard no_grad;
+  const int64_t n_train = train_features.size(0);
+  const int64_t n_test = test_features.size(0);
+  const int64_t k = std::min(options.k, n_train);
+  // Cosine similarity = dot product of L2-normalised rows. The train side is stored
+  // transposed [D, N_train] so each chunk is one plain matmul.
+  const Tensor train_t = normalize(train_features, 1).t().contiguous().to(DType::Float32);
+  const Tensor test_n = normalize(test_features, 1).to(DType::Float32);
+
+  KnnResult result;
+  result.predictions = empty({n_test}, DType::Int64);
+  result.class_votes = zeros({n_test, num_classes}, DType::Float64);
+  int64_t* predictions = result.predictions.data<int64_t>();
+  double* votes = result.class_votes.data<double>();
+  int64_t correct = 0;
+
+  for (int64_t start = 0; start < n_test; start += options.chunk_size) {
+    const int64_t rows = std::min(options.chunk_size, n_test - start);
+    const Tensor similarities = matmul(test_n.narrow(0, start, rows).contiguous(), train_t).contiguous();
+    const float* sim = similarities.data<float>();
+#pragma omp parallel reduction(+ : correct)
+    {
+      // (similarity, training index) of the k best so far, as a heap whose top is the worst.
+      std::vector<std::pair<float, int64_t>> best;
+      best.reserve(static_cast<size_t>(k));
+      // "a ranks before b": higher similarity, and the lower index among equal similarities,
+      // so the neighbours chosen do not depend on the scan or the thread.
+      auto ranks_before = [](const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
+        return a.first > b.first || (a.first == b.first && a.second < b.second);
+      };
+#pragma omp for schedule(static)
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* row = sim + r * n_train;
+        // One pass with a bounded heap: most rows fail the comparison with the current k-th
+        // best at once, so this costs about one compare per training row.
+        best.clear();
+        for (int64_t j = 0; j < n_train; ++j) {
+          if (static_cast<int64_t>(best.size()) < k) {
+            best.emplace_back(row[j], j);
+            std::push_heap(best.begin(), best.end(), ranks_before);
+          } else if (row[j] > best.front().first) {  // equal similarity: the earlier index stays
+            std::pop_heap(best.begin(), best.end(), ranks_before);
+            best.back() = {row[j], j};
+            std::push_heap(best.begin(), best.end(), ranks_before);
+          }
+        }
+        std::sort(best.begin(), best.end(), ranks_before);  // a fixed summation order
+        double* row_votes = votes + (start + r) * num_classes;
+        for (const auto& [similarity, index] : best)
+          row_votes[train_y[index]] += std::exp(static_cast<double>(similarity) / options.temperature);
+        const int64_t predicted = std::max_element(row_votes, row_votes + num_classes) - row_votes;
+        predictions[start + r] = predicted;
+        if (predicted == test_y[start + r]) ++correct;
+      }
+    }
+  }
+  result.accuracy = n_test > 0 ? static_cast<double>(correct) / static_cast<double>(n_test) : 0.0;
+  return result;
+}
+
+// ---- standardisation ----------------------------------------------------------------
+
+Standardizer Standardizer::fit(const Tensor& train_features, double epsilon) {
+  check_features(train_features, "Standardizer::fit", "train features");
+  SC_CHECK(train_features.size(0) > 0, "Standardizer::fit: the training set is empty");
+  SC_CHECK(epsilon >= 0, "Standardizer::fit: epsilon must be non-negative, got ", epsilon);
+  const std::vector<double> x = train_features.to(DType::Float64).to_vector<double>();
+  const int64_t n = train_features.size(0);
+  const int64_t d = train_features.size(1);
+  // Two passes in double: the mean first, then the squared deviations (no cancellation).
+  std::vector<double> mean(d, 0.0), var(d, 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) mean[j] += x[i * d + j];
+  for (double& m : mean) m /= static_cast<double>(n);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < d; ++j) var[j] += (x[i * d + j] - mean[j]) * (x[i * d + j] - mean[j]);
+  std::vector<float> mean_f(d), inv_std_f(d);
+  for (int64_t j = 0; j < d; ++j) {
+    mean_f[j] = static_cast<float>(mean[j]);
+    inv_std_f[j] = static_cast<float>(1.0 / std::sqrt(var[j] / static_cast<double>(n) + epsilon));
+  }
+  return {from_vector(mean_f, {d}), from_vector(inv_std_f, {d})};
+}
+
+Tensor Standardizer::apply(const Tensor& features) const {
+  check_features(features, "Standardizer::apply", "features");
+  SC_CHECK(features.size(1) == mean.size(0), "Standardizer::apply: features ", features.shape_string(),
+           " do not match the ", mean.size(0), " dims the standardizer was fitted on");
+  NoGradGuard no_grad;
+  return mul(sub(features.to(DType::Float32), mean), inv_std).contiguous();
+}
+
+// ---- linear probe ---------------------------------------------------------------------
+
+namespace {
+
+// Adam with coupled L2 weight decay, exactly torch.optim.Adam's update. Kept private and
+// small because nn/'s optimizers were written at the same time; the trainer may switch
+// this to nn's Adam.
+struct InlineAdam {
+  const LinearProbeOptions& o;
+  std::vector<Tensor> params;
+  std::vector<std::vector<float>> m, v;
+  int64_t step = 0;
+
+  InlineAdam(const LinearProbeOptions& options, std::vector<Tensor> parameters) : o(options), params(std::move(parameters)) {
+    for (const Tensor& p : params) {
+      m.emplace_back(static_cast<size_t>(p.numel()), 0.0f);
+      v.emplace_back(static_cast<size_t>(p.numel()), 0.0f);
+    }
+  }
+
+  void update() {
+    ++step;
+    const double bias1 = 1.0 - std::pow(o.beta1, static_cast<double>(step));
+    const double bias2 = 1.0 - std::pow(o.beta2, static_cast<double>(step));
+    for (size_t i = 0; i < params.size(); ++i) {
+      float* p = params[i].data<float>();
+      const Tensor g_tensor = params[i].grad().contiguous();
+      const float* g = g_tensor.data<float>();
+      for (int64_t j = 0; j < params[i].numel(); ++j) {
+        const float grad = g[j] + static_cast<float>(o.weight_decay) * p[j];
+        m[i][j] = static_cast<float>(o.beta1) * m[i][j] + static_cast<float>(1.0 - o.beta1) * grad;
+        v[i][j] = static_cast<float>(o.beta2) * v[i][j] + static_cast<float>(1.0 - o.beta2) * grad * grad;
+        const double denominator = std::sqrt(static_cast<double>(v[i][j]) / bias2) + o.eps;
+        p[j] -= static_cast<float>(o.lr * (static_cast<double>(m[i][j]) / bias1) / denominator);
+      }
+      params[i].zero_grad();
+    }
+  }
+};
+
+double accuracy_of(const Tensor& x, const std::vector<int64_t>& labels, const Tensor& weight, const Tensor& bias) {
+  if (labels.empty()) return 0.0;
+  NoGradGuard no_grad;
+  int64_t correct = 0;
+  const int64_t chunk = 4096;
+  for (int64_t start = 0; start < x.size(0); start += chunk) {
+    const int64_t rows = std::min(chunk, x.size(0) - start);
+    const std::vector<int64_t> predicted =
+        argmax(add(matmul(x.narrow(0, start, rows), weight), bias), 1).to_vector<int64_t>();
+    for (int64_t r = 0; r < rows; ++r) correct += predicted[r] == labels[start + r];
+  }
+  return static_cast<double>(correct) / static_cast<double>(labels.size());
+}
+
+}  // namespace
+
+LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                               const Tensor& test_labels, const LinearProbeOptions& options) {
+  const char* op = "linear_probe";
+  check_features(train_features, op, "train features");
+  check_features(test_features, op, "test features");
+  SC_CHECK(train_features.size(1) == test_features.size(1), op, ": train features ", train_features.shape_string(),
+           " and test features ", test_features.shape_string(), " have different widths");
+  SC_CHECK(train_features.size(0) > 0, op, ": the training set is empty");
+  SC_CHECK(options.epochs >= 0, op, ": epochs must be non-negative, got ", options.epochs);
+  SC_CHECK(options.batch_size >= 1, op, ": batch_size must be at least 1, got ", options.batch_size);
+  SC_CHECK(options.lr > 0, op, ": lr must be positive, got ", options.lr);
+  const std::vector<int64_t> train_y = checked_labels(train_labels, train_features, op, "train");
+  const std::vector<int64_t> test_y = checked_labels(test_labels, test_features, op, "test");
+  const int64_t num_classes = resolve_num_classes(options.num_classes, train_y, test_y, op);
+  SC_CHECK(num_classes >= 1, op, ": no classes");
+
+  LinearProbeResult result;
+  result.standardizer = Standardizer::fit(train_features, options.standardize_epsilon);
+  const Tensor x_train = result.standardizer.apply(train_features);
+  const Tensor x_test = result.standardizer.apply(test_features);
+  const int64_t n = x_train.size(0);
+  const int64_t d = x_train.size(1);
+
+  Tensor weight = zeros({d, num_classes});
+  Tensor bias = zeros({num_classes});
+  weight.requires_grad_();
+  bias.requires_grad_();
+  InlineAdam adam(options, {weight, bias});
+  Generator shuffle_rng(options.seed);
+  std::vector<int64_t> order(static_cast<size_t>(n));
+  std::iota(order.begin(), order.end(), int64_t{0});
+
+  for (int64_t epoch = 0; epoch < options.epochs; ++epoch) {
+    // Fisher-Yates from the seeded generator: the same seed gives the same batches.
+    for (int64_t i = n - 1; i > 0; --i)
+      std::swap(order[i], order[shuffle_rng.below(static_cast<uint64_t>(i + 1))]);
+    double loss_sum = 0.0;
+    for (int64_t start = 0; start < n; start += options.batch_size) {
+      const int64_t rows = std::min(options.batch_size, n - start);
+      std::vector<int64_t> batch_index(order.begin() + start, order.begin() + start + rows);
+      std::vector<int64_t> batch_labels(static_cast<size_t>(rows));
+      for (int64_t r = 0; r < rows; ++r) batch_labels[r] = train_y[batch_index[r]];
+      const Tensor xb = index_select(x_train, 0, from_vector(batch_index, {rows}));
+      const Tensor loss = cross_entropy(add(matmul(xb, weight), bias), from_vector(batch_labels, {rows}));
+      loss.backward();
+      {
+        NoGradGuard no_grad;
+        adam.update();
+      }
+      loss_sum += loss.item() * static_cast<double>(rows);
+    }
+    result.epoch_losses.push_back(loss_sum / static_cast<double>(n));
+  }
+
+  result.weight = weight.detach();
+  result.bias = bias.detach();
+  result.train_accuracy = accuracy_of(x_train, train_y, result.weight, result.bias);
+  result.test_accuracy = accuracy_of(x_test, test_y, result.weight, result.bias);
+  return result;
+}
+
+}  // namespace sc::ssl

@@ -1,0 +1,73 @@
+#pragma once
+// How good are frozen features? Two standard read-outs, both on precomputed feature
+// matrices (the encoder runs elsewhere, in eval mode, before the projection head):
+//
+//   kNN monitor   cheap, no training: each test row votes with its k nearest training rows
+//                 (cosine similarity), weighted by exp(similarity / temperature).
+//   linear probe  softmax regression on standardised features, trained with Adam; the
+//                 number papers report.
+#include <cstdint>
+#include <vector>
+
+#include "core/tensor.h"
+
+namespace sc::ssl {
+
+struct KnnOptions {
+  int64_t k = 200;             // neighbours per test row (fewer when the training set is smaller)
+  double temperature = 0.1;    // vote weight exp(similarity / temperature)
+  int64_t chunk_size = 256;    // test rows per similarity block: memory O(chunk_size * N_train)
+  int64_t num_classes = -1;    // -1: 1 + the largest label seen
+};
+
+struct KnnResult {
+  double accuracy = 0.0;  // top-1, in [0, 1]
+  Tensor predictions;     // int64 [N_test]
+  Tensor class_votes;     // float64 [N_test, C]: the summed weights per class
+};
+
+// train_features [N_train, D], train_labels int64 [N_train], test_features [N_test, D],
+// test_labels int64 [N_test]; features float32 or float64 on the CPU.
+// Ties: among equal similarities the lower training index wins a neighbour slot, and
+// among equal vote totals the lower class wins, so the result does not depend on threads.
+KnnResult knn_evaluate(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                       const Tensor& test_labels, const KnnOptions& options = {});
+
+// Per-dimension statistics of the training features, applied unchanged to the test features.
+struct Standardizer {
+  Tensor mean;       // float32 [D]
+  Tensor inv_std;    // float32 [D]: 1 / sqrt(population variance + epsilon)
+
+  static Standardizer fit(const Tensor& train_features, double epsilon = 1e-5);
+  Tensor apply(const Tensor& features) const;  // float32 [N, D]
+};
+
+struct LinearProbeOptions {
+  int64_t epochs = 100;
+  int64_t batch_size = 512;
+  // Adam as torch.optim.Adam with coupled L2 weight decay (grad += weight_decay * param).
+  double lr = 1e-3;
+  double weight_decay = 1e-5;
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  double standardize_epsilon = 1e-5;  // added to the variance before the square root
+  uint64_t seed = 0;                  // shuffling order
+  int64_t num_classes = -1;           // -1: 1 + the largest training label
+};
+
+struct LinearProbeResult {
+  double train_accuracy = 0.0;
+  double test_accuracy = 0.0;
+  std::vector<double> epoch_losses;  // mean training loss per epoch
+  Tensor weight;                     // float32 [D, C], on the standardised features
+  Tensor bias;                       // float32 [C]
+  Standardizer standardizer;
+};
+
+// Trains softmax regression (weight and bias start at zero: the problem is convex) on the
+// standardised training features. Deterministic for a fixed seed and thread count.
+LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
+                               const Tensor& test_labels, const LinearProbeOptions& options = {});
+
+}  // namespace sc::ssl
