@@ -1,0 +1,45 @@
+#include "ssl/data/dataset.h"
+
+#include "core/error.h"
+
+namespace sc::ssl {
+
+Dataset::Dataset(std::string name, int64_t channels, int64_t height, int64_t width, std::vector<uint8_t> pixels,
+                 std::vector<int64_t> labels, int64_t num_classes)
+    : name_(std::move(name)),
+      channels_(channels),
+      height_(height),
+      width_(width),
+      num_classes_(num_classes),
+      pixels_(std::move(pixels)),
+      labels_(std::move(labels)) {
+  SC_CHECK(channels_ > 0 && height_ > 0 && width_ > 0, "dataset ", name_, ": image size must be positive, got ", channels_, "x",
+           height_, "x", width_);
+  SC_CHECK(num_classes_ > 0, "dataset ", name_, ": num_classes must be positive, got ", num_classes_);
+  const auto expected = static_cast<uint64_t>(labels_.size()) * static_cast<uint64_t>(image_numel());
+  SC_CHECK(pixels_.size() == expected, "dataset ", name_, ": ", labels_.size(), " labels need ", expected,
+           " pixel bytes, got ", pixels_.size());
+  for (size_t i = 0; i < labels_.size(); ++i)
+    SC_CHECK(labels_[i] >= 0 && labels_[i] < num_classes_, "dataset ", name_, ": label ", labels_[i], " of image ", i,
+             " is outside [0, ", num_classes_, ")");
+}
+
+void Dataset::check_index(int64_t i) const {
+  SC_CHECK(i >= 0 && i < size(), "dataset ", name_, ": index ", i, " is outside [0, ", size(), ")");
+}
+
+std::span<const uint8_t> Dataset::image(int64_t i) const {
+  check_index(i);
+  return {pixels_.data() + i * image_numel(), static_cast<size_t>(image_numel())};
+}
+
+int64_t Dataset::label(int64_t i) const {
+  check_index(i);
+  return labels_[static_cast<size_t>(i)];
+}
+
+augment::Image Dataset::float_image(int64_t i) const {
+  return augment::Image::from_u8(image(i).data(), channels_, height_, width_);
+}
+
+}  // namespace sc::ssl

@@ -1,0 +1,53 @@
+#pragma once
+// A labelled image dataset held in memory: every image is uint8 CHW, all of one size,
+// packed one after another in a single contiguous buffer (Fashion-MNIST's 60,000 training
+// images take 47 MB this way; as float they would take four times that). Images are
+// converted to float one at a time, when a batch is built.
+//
+// Every reader (idx.h, cifar.h, image_folder.h) returns this one type, after validating
+// its files completely: a Dataset that exists is whole and consistent.
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "augment/image.h"
+
+namespace sc::ssl {
+
+class Dataset {
+ public:
+  Dataset() = default;
+  // `pixels` holds labels.size() images of channels x height x width bytes each;
+  // every label must be in [0, num_classes). Throws sc::Error naming `name` otherwise.
+  Dataset(std::string name, int64_t channels, int64_t height, int64_t width, std::vector<uint8_t> pixels,
+          std::vector<int64_t> labels, int64_t num_classes);
+
+  // "fashion-mnist/train", a file or folder name: used in error messages and logs.
+  const std::string& name() const { return name_; }
+  int64_t size() const { return static_cast<int64_t>(labels_.size()); }
+  int64_t channels() const { return channels_; }
+  int64_t height() const { return height_; }
+  int64_t width() const { return width_; }
+  int64_t num_classes() const { return num_classes_; }
+  // Bytes per image: channels * height * width.
+  int64_t image_numel() const { return channels_ * height_ * width_; }
+
+  // Image i as uint8 CHW (image_numel() bytes). Throws for i outside [0, size()).
+  std::span<const uint8_t> image(int64_t i) const;
+  int64_t label(int64_t i) const;
+  // Image i as float CHW in [0, 1] (x / 255), the form transforms take.
+  augment::Image float_image(int64_t i) const;
+
+  const std::vector<int64_t>& labels() const { return labels_; }
+
+ private:
+  void check_index(int64_t i) const;
+
+  std::string name_;
+  int64_t channels_ = 0, height_ = 0, width_ = 0, num_classes_ = 0;
+  std::vector<uint8_t> pixels_;
+  std::vector<int64_t> labels_;
+};
+
+}  // namespace sc::ssl
