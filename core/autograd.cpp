@@ -1,8 +1,10 @@
 #include "core/autograd.h"
 
+#include <chrono>
 #include <unordered_map>
 
 #include "core/ops.h"
+#include "core/profiler.h"
 
 namespace sc {
 
@@ -144,6 +146,11 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   std::unordered_map<Node*, Tensor> pending_grad;
   pending_grad[root_node.get()] = seed;
   std::vector<Node*> ready{root_node.get()};
+  // Profiler hook (core/profiler.h): when profiling is on, each Node's apply() is timed under
+  // "backward <node name>" and the gradient sums under "backward (gradient sums)".
+  const bool profiling = profiler::enabled();
+  using Clock = std::chrono::steady_clock;
+  auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
@@ -152,8 +159,10 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     if (git != pending_grad.end()) {
       Tensor g = std::move(git->second);
       pending_grad.erase(git);
+      const Clock::time_point apply_start = profiling ? Clock::now() : Clock::time_point{};
       try {
         input_grads = n->apply(g);
+        if (profiling) profiler::add("backward " + n->name(), seconds_since(apply_start));
       } catch (const Error& e) {
         throw Error(detail::concat("backward of '", n->name(), "': ", e.what()));
       }
@@ -168,7 +177,13 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         SC_CHECK(gi.dtype() == n->input_dtypes[i], "backward of '", n->name(), "' produced a ", dtype_name(gi.dtype()),
                  " gradient for the ", dtype_name(n->input_dtypes[i]), " input ", i, " (a bug in that op)");
         Tensor& slot = pending_grad[child];
-        slot = slot.defined() ? add(slot, gi) : gi;
+        if (slot.defined() && profiling) {
+          const Clock::time_point sum_start = Clock::now();
+          slot = add(slot, gi);
+          profiler::add("backward (gradient sums)", seconds_since(sum_start));
+        } else {
+          slot = slot.defined() ? add(slot, gi) : gi;
+        }
       }
       if (--dependencies[child] == 0) ready.push_back(child);
     }

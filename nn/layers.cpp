@@ -98,6 +98,18 @@ BatchNorm::BatchNorm(const char* type_name, int64_t input_dims, int64_t num_feat
   register_buffer("num_batches_tracked", num_batches_tracked);
 }
 
+void BatchNorm::set_momentum(double momentum) {
+  SC_CHECK(momentum >= 0.0 && momentum <= 1.0, type_name(), " '", name(), "': momentum must be in [0, 1], got ", momentum);
+  momentum_ = momentum;
+}
+
+void BatchNorm::reset_running_stats() {
+  NoGradGuard no_grad;
+  running_mean.fill_(0.0);
+  running_var.fill_(1.0);
+  num_batches_tracked.fill_(0.0);
+}
+
 Tensor BatchNorm::forward(const Tensor& x) {
   check_input(*this, x, input_dims_, num_features_, input_dims_ == 2 ? "N, C" : "N, C, H, W");
   if (is_training()) {

@@ -54,6 +54,10 @@ class BatchNorm : public Module {
   Tensor forward(const Tensor& x) override;
   int64_t num_features() const { return num_features_; }
   double momentum() const { return momentum_; }
+  // Momentum 1/(k+1) for the k-th batch (from 0) after reset_running_stats() makes the running
+  // statistics the plain average over the batches (PyTorch's momentum=None).
+  void set_momentum(double momentum);
+  void reset_running_stats();
   double eps() const { return eps_; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 

@@ -489,3 +489,20 @@ TEST_CASE("nn: memory report counts parameters, gradients and the step's peak, a
   for (const auto& p : model.parameters()) CHECK(!p.grad().defined());
   CHECK(contains(message_of([&] { measure_step_memory(model, input, gen, -1); }), "optimizer_state_bytes"));
 }
+
+TEST_CASE("nn: BatchNorm running statistics can be reset and re-estimated as a plain average") {
+  sc::Generator gen(5);
+  sc::nn::BatchNorm1d bn(3);
+  bn.train();
+  sc::Tensor a = sc::randn({8, 3}, gen), b = sc::randn({8, 3}, gen);
+  bn.reset_running_stats();
+  bn.set_momentum(1.0);
+  bn.forward(a);
+  bn.set_momentum(0.5);
+  bn.forward(b);
+  // The average of the two batch means (momentum 1, then 1/2).
+  sc::Tensor expected = sc::div(sc::add(sc::mean(a, {0}), sc::mean(b, {0})), 2.0);
+  const auto got = bn.running_mean.to_vector<float>(), want = expected.to_vector<float>();
+  for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
+  CHECK_THROWS_WITH_AS(bn.set_momentum(1.5), doctest::Contains("momentum must be in [0, 1]"), sc::Error);
+}
