@@ -1,0 +1,155 @@
+#include "ssl/report.h"
+
+#include <chrono>
+#include <cstdio>
+#include <filesystem>
+
+#include "core/ops.h"
+#include "ssl/evaluation.h"
+#include "ssl/export.h"
+
+namespace fs = std::filesystem;
+
+namespace sc::ssl {
+
+namespace {
+Tensor labels_of(const Dataset& d) { return from_vector(d.labels(), {d.size()}); }
+}  // namespace
+
+Tensor raw_pixel_features(const Dataset& dataset) {
+  std::vector<float> values(static_cast<size_t>(dataset.size() * dataset.image_numel()));
+  for (int64_t i = 0; i < dataset.size(); ++i) {
+    const auto img = dataset.image(i);
+    for (int64_t j = 0; j < dataset.image_numel(); ++j) values[i * dataset.image_numel() + j] = img[j] / 255.0f;
+  }
+  return from_vector(values, {dataset.size(), dataset.image_numel()});
+}
+
+EvalRow evaluate_features(const std::string& method, const Tensor& train_features, const Dataset& train,
+                          const Tensor& test_features, const Dataset& test, const EvalConfig& config) {
+  const auto start = std::chrono::steady_clock::now();
+  EvalRow row;
+  row.method = method;
+  row.feature_dim = train_features.size(1);
+  const int64_t classes = std::max(train.num_classes(), test.num_classes());
+  auto since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  if (config.knn_k > 0) {
+    KnnOptions knn;
+    knn.k = config.knn_k;
+    knn.num_classes = classes;
+    row.knn_accuracy = knn_evaluate(train_features, labels_of(train), test_features, labels_of(test), knn).accuracy;
+    row.knn_seconds = since(start);
+  }
+  const auto probe_start = std::chrono::steady_clock::now();
+  if (config.probe_epochs > 0) {
+    LinearProbeOptions probe;
+    probe.epochs = config.probe_epochs;
+    probe.seed = config.seed;
+    probe.num_classes = classes;
+    row.probe_accuracy =
+        linear_probe(train_features, labels_of(train), test_features, labels_of(test), probe).test_accuracy;
+    row.probe_seconds = since(probe_start);
+  }
+  row.seconds = since(start);
+  if (config.verbose) {
+    std::printf("  %-26s kNN %6.2f%% (%.1fs)   linear probe %6.2f%% (%.1fs)\n", method.c_str(), 100 * row.knn_accuracy,
+                row.knn_seconds, 100 * row.probe_accuracy, row.probe_seconds);
+    std::fflush(stdout);
+  }
+  return row;
+}
+
+std::string EvalReport::table() const {
+  std::string out;
+  char line[256];
+  std::snprintf(line, sizeof line, "train: %s (%lld images)   test: %s (%lld images)\n", train_name.c_str(),
+                static_cast<long long>(train_size), test_name.c_str(), static_cast<long long>(test_size));
+  out += line;
+  std::snprintf(line, sizeof line, "%-28s %8s %14s %14s %9s\n", "method", "dim", "kNN (k=200)", "linear probe", "time");
+  out += line;
+  out += std::string(77, '-') + "\n";
+  auto pct = [](double v) {
+    char b[32];
+    if (v < 0)
+      std::snprintf(b, sizeof b, "-");
+    else
+      std::snprintf(b, sizeof b, "%.2f%%", 100.0 * v);
+    return std::string(b);
+  };
+  for (const EvalRow& r : rows) {
+    std::snprintf(line, sizeof line, "%-28s %8lld %14s %14s %8.1fs\n", r.method.c_str(),
+                  static_cast<long long>(r.feature_dim), pct(r.knn_accuracy).c_str(), pct(r.probe_accuracy).c_str(),
+                  r.seconds);
+    out += line;
+  }
+  return out;
+}
+
+EvalReport evaluate_run(const EvalConfig& config) {
+  if (config.threads > 0) set_num_threads(config.threads);
+  TrainConfig run_config;
+  std::unique_ptr<SimCLR> model = load_trained_model(config.run, &run_config);
+  const std::string data_path = config.data.empty() ? run_config.data : config.data;
+  const int64_t train_subset = config.train_subset >= 0 ? config.train_subset : run_config.train_subset;
+  const int64_t test_subset = config.test_subset >= 0 ? config.test_subset : run_config.test_subset;
+  const TrainData data = load_train_data(data_path, train_subset, test_subset);
+  SC_CHECK(data.test.has_value(), "eval: the data at '", data_path.empty() ? "Fashion-MNIST" : data_path,
+           "' has no test split (an image folder needs train/ and test/ subfolders)");
+  const Dataset& train = data.train;
+  const Dataset& test = *data.test;
+  SC_CHECK(train.channels() == model->options().in_channels, "eval: the data has ", train.channels(),
+           " channel(s) but the checkpoint's encoder takes ", model->options().in_channels);
+
+  EvalReport report;
+  report.train_name = train.name();
+  report.test_name = test.name();
+  report.train_size = train.size();
+  report.test_size = test.size();
+  // Features of both splits through one model, timed.
+  auto features_of = [&](SimCLR& m, const char* what) {
+    const auto t0 = std::chrono::steady_clock::now();
+    std::pair<Tensor, Tensor> f{encode_dataset(m, train), encode_dataset(m, test)};
+    if (config.verbose) {
+      std::printf("  features of %s: %lld + %lld images in %.1fs\n", what, static_cast<long long>(train.size()),
+                  static_cast<long long>(test.size()),
+                  std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      std::fflush(stdout);
+    }
+    return f;
+  };
+  if (config.baselines) {
+    report.rows.push_back(evaluate_features("raw pixels", raw_pixel_features(train), train, raw_pixel_features(test),
+                                            test, config));
+    Generator init_gen(model_init_seed(run_config.seed));
+    SimCLR random_model(model->options(), init_gen);
+    const auto [random_train, random_test] = features_of(random_model, "the random encoder");
+    report.rows.push_back(evaluate_features("random " + run_config.encoder + " w=" + std::to_string(run_config.width),
+                                            random_train, train, random_test, test, config));
+  }
+  const auto [simclr_train, simclr_test] = features_of(*model, "the SimCLR encoder");
+  report.rows.push_back(evaluate_features("SimCLR " + run_config.encoder + " w=" + std::to_string(run_config.width),
+                                          simclr_train, train, simclr_test, test, config));
+  return report;
+}
+
+Tensor embed_to_npy(const std::string& run, const std::string& data_path, const std::string& split,
+                    const std::string& path, int64_t subset) {
+  SC_CHECK(split == "train" || split == "test", "embed: --split must be train or test, got '", split, "'");
+  TrainConfig run_config;
+  std::unique_ptr<SimCLR> model = load_trained_model(run, &run_config);
+  const TrainData data = load_train_data(data_path.empty() ? run_config.data : data_path, split == "train" ? subset : 0,
+                                         split == "test" ? subset : 0);
+  SC_CHECK(split == "train" || data.test.has_value(), "embed: the data has no test split");
+  const Dataset& dataset = split == "train" ? data.train : *data.test;
+  const Tensor features = encode_dataset(*model, dataset);
+  write_npy(path, features);
+  std::string labels_path = path;
+  if (labels_path.size() > 4 && labels_path.substr(labels_path.size() - 4) == ".npy")
+    labels_path.resize(labels_path.size() - 4);
+  write_npy(labels_path + "_labels.npy", from_vector(dataset.labels(), {dataset.size()}));
+  return features;
+}
+
+}  // namespace sc::ssl
