@@ -57,7 +57,7 @@ def main():
     train_step = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
     cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
     commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain"]) not in ("", "?") else ""
+    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"]) not in ("", "?") else ""
     batch = int(context.get("batch_images", torch["batch_images"]))
 
     print("# CPU augmentation throughput: simclr.cpp loader vs torchvision\n")

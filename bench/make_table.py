@@ -39,14 +39,16 @@ def main():
     torch = json.load(open(sys.argv[2]))
     cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
     commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain"]) not in ("", "?") else ""
+    # The results folder itself is being written: it does not make the code dirty.
+    status = cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"])
+    dirty = " (with uncommitted changes)" if status not in ("", "?") else ""
     print("# CPU benchmark: simclr.cpp vs PyTorch\n")
     print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
     print(f"- commit: {commit}{dirty}")
     print(f"- machine: {cpu[0] if cpu else platform.processor()}, {len(cpu)} logical cores, {platform.system()} {platform.release()}")
     print(f"- threads: simclr.cpp {context.get('sc_threads', '?')}, PyTorch {torch['threads']}")
     print(f"- peer: PyTorch {torch['torch']} (bench/torch_ops.py), same shapes, run right after ours by bench/cpu_bench.sh")
-    print("- ours: bench/bench_ops (Google Benchmark, Release build: Eigen GEMM, OpenMP)\n")
+    print("- ours: bench/bench_ops (Google Benchmark, Release build; float32 GEMM: our AVX2 kernel, kernels/cpu/gemm_avx2.cpp; OpenMP)\n")
     print("| op | shape | ours ms | ours GFLOP/s | PyTorch ms | PyTorch GFLOP/s | ours / PyTorch | floor | |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")
     for name, r in mine.items():

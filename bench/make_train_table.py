@@ -48,7 +48,7 @@ def main():
     torch = load("torch.json")
     cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
     commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain"]) not in ("", "?") else ""
+    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"]) not in ("", "?") else ""
 
     print("# CPU training step: simclr.cpp vs PyTorch\n")
     print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
