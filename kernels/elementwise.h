@@ -9,7 +9,9 @@
 namespace sc::kernels {
 
 enum class UnaryOp { Neg, Exp, Log, Sqrt, Abs, Relu, Sign, Pow, Clamp };
-enum class BinaryOp { Add, Sub, Mul, Div, Eq, Ne, Lt, Le, Gt, Ge };
+// ReluGrad: a if b > 0 else 0 (the backward of relu, given the gradient a and relu's output b,
+// in one pass instead of a comparison and a multiplication).
+enum class BinaryOp { Add, Sub, Mul, Div, Eq, Ne, Lt, Le, Gt, Ge, ReluGrad };
 
 namespace cpu {
 

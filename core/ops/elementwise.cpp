@@ -177,8 +177,10 @@ Tensor abs(const Tensor& x) {
 
 Tensor relu(const Tensor& x) {
   Tensor out = unary_forward(UnaryOp::Relu, x, "relu");
-  if (any_requires_grad({x}))  // the gradient passes where the output is positive
-    record("relu", out, {x}, [so = SavedTensor(out)](const Tensor& g) { return std::vector<Tensor>{mul(g, gt(so.get(), 0.0))}; });
+  if (any_requires_grad({x}))  // the gradient passes where the output is positive (one fused pass)
+    record("relu", out, {x}, [so = SavedTensor(out)](const Tensor& g) {
+      return std::vector<Tensor>{binary_forward(BinaryOp::ReluGrad, g, so.get(), "relu backward")};
+    });
   return out;
 }
 

@@ -55,6 +55,9 @@ void binary(BinaryOp op, const T* a, const Layout& al, const T* b, const Layout&
     case BinaryOp::Le: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] <= b[j]; }); break;
     case BinaryOp::Gt: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] > b[j]; }); break;
     case BinaryOp::Ge: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] >= b[j]; }); break;
+    case BinaryOp::ReluGrad:
+      loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = b[j] > T(0) ? a[i] : T(0); });
+      break;
   }
 }
 
