@@ -1,6 +1,7 @@
 #pragma once
 // The one shape struct kernels see: sizes and strides (in elements) of an n-d view.
 // Kernels know nothing of Tensor; ops build a Layout from a tensor and pass pointers.
+#include <algorithm>
 #include <array>
 #include <cstdint>
 
@@ -54,8 +55,12 @@ void coalesce(std::array<Layout*, K> ls) {
 }
 
 // Calls f(offsets) for every index of the shape of ls[0], in row-major order within a row,
-// where offsets[k] is the element offset into operand k. Rows run in parallel, so f must
-// only write to its own output element.
+// where offsets[k] is the element offset into operand k. The work is cut into pieces of at
+// most kPiece elements of one row (a contiguous tensor coalesces into a single long row, so
+// rows alone would leave all but one thread idle); pieces run in parallel, so f must only
+// write to its own output element.
+constexpr int64_t kPiece = 16384;
+
 template <int K, typename F>
 void strided_loop(const std::array<const Layout*, K>& ls, F&& f) {
   const Layout& shape = *ls[0];
@@ -69,10 +74,16 @@ void strided_loop(const std::array<const Layout*, K>& ls, F&& f) {
   const int last = shape.ndim - 1;
   const int64_t inner = shape.sizes[last];
   const int64_t outer = n / inner;
+  const int64_t pieces_per_row = (inner + kPiece - 1) / kPiece;
+  const int64_t piece_len = (inner + pieces_per_row - 1) / pieces_per_row;
+  const int64_t pieces = outer * pieces_per_row;
   std::array<int64_t, K> inner_stride;
   for (int k = 0; k < K; ++k) inner_stride[k] = ls[k]->strides[last];
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
-  for (int64_t row = 0; row < outer; ++row) {
+  for (int64_t piece = 0; piece < pieces; ++piece) {
+    const int64_t row = piece / pieces_per_row;
+    const int64_t begin = (piece % pieces_per_row) * piece_len;
+    const int64_t end = std::min(inner, begin + piece_len);
     std::array<int64_t, K> off{};
     int64_t r = row;
     for (int d = last - 1; d >= 0; --d) {
@@ -80,7 +91,8 @@ void strided_loop(const std::array<const Layout*, K>& ls, F&& f) {
       r /= shape.sizes[d];
       for (int k = 0; k < K; ++k) off[k] += i * ls[k]->strides[d];
     }
-    for (int64_t j = 0; j < inner; ++j) {
+    for (int k = 0; k < K; ++k) off[k] += begin * inner_stride[k];
+    for (int64_t j = begin; j < end; ++j) {
       f(off);
       for (int k = 0; k < K; ++k) off[k] += inner_stride[k];
     }

@@ -118,3 +118,23 @@ TEST_CASE("tensor: sizes that overflow or exceed the limits are refused") {
   CHECK(zeros({3, 0}).numel() == 0);
   CHECK(sum(zeros({3, 0}), {1}).to_vector<float>() == std::vector<float>{0, 0, 0});
 }
+
+TEST_CASE("tensor: elementwise ops on long rows split across threads cover every element once") {
+  // 100,003 contiguous elements coalesce into one row that the kernel cuts into pieces
+  // (kernels/strided.h); an odd length leaves a short last piece.
+  Generator gen(11);
+  Tensor a = randn({100003}, gen), b = randn({100003}, gen);
+  const auto va = a.to_vector<float>(), vb = b.to_vector<float>();
+  const auto sum_ab = add(a, b).to_vector<float>();
+  const auto relu_a = relu(a).to_vector<float>();
+  for (size_t i = 0; i < va.size(); ++i) {
+    REQUIRE(sum_ab[i] == va[i] + vb[i]);
+    REQUIRE(relu_a[i] == (va[i] > 0 ? va[i] : 0.0f));
+  }
+  // A long row inside a strided (transposed) view as well.
+  Tensor m = randn({3, 40001}, gen);
+  const auto vm = m.to_vector<float>();
+  const auto t = m.t().contiguous().to_vector<float>();
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t j = 0; j < 40001; j += 997) REQUIRE(t[j * 3 + i] == vm[i * 40001 + j]);
+}
