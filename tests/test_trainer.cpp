@@ -20,22 +20,16 @@
 #include "ssl/report.h"
 #include "ssl/trainer.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 using namespace sc::ssl;
 namespace fs = std::filesystem;
 
 namespace {
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
 
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // Four classes of 28x28 gray images with a visible structure: horizontal stripes, vertical
 // stripes, a bright centre square, a checkerboard; random phase and noise per image.
