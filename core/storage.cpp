@@ -1,7 +1,5 @@
 #include "core/storage.h"
 
-#include <malloc.h>
-
 #include <atomic>
 #include <cstdlib>
 #include <new>
@@ -22,16 +20,6 @@ Counters& counters(Device d) {
   static Counters cpu, cuda;
   return d == Device::CPU ? cpu : cuda;
 }
-// glibc hands blocks above its mmap threshold (128 KiB to 32 MiB) straight back to the
-// kernel when freed, so every new activation of a training step page-faults its memory in
-// again (measured: 10-30 ms per 50-100 MB conv output). Keeping freed blocks in the heap
-// lets the next step reuse them, as PyTorch's CPU allocator does.
-[[maybe_unused]] const bool g_heap_keeps_large_blocks = [] {
-  mallopt(M_MMAP_THRESHOLD, 1 << 30);
-  mallopt(M_TRIM_THRESHOLD, 1 << 30);
-  return true;
-}();
-
 void count_alloc(Device d, int64_t n) {
   Counters& c = counters(d);
   int64_t now = c.in_use.fetch_add(n) + n;
