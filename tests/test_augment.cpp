@@ -15,21 +15,13 @@
 
 #include "augment/augment.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 using namespace sc::augment;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 Image random_image(int64_t c, int64_t h, int64_t w, uint64_t seed) {
   Generator gen(seed);

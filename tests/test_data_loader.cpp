@@ -22,22 +22,14 @@
 #include "ssl/data/loader.h"
 #include "ssl/data/two_view.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 using namespace sc::ssl;
 using sc::augment::Image;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // n images of c x h x w; byte k of image i is (i * 13 + k * 7) % 256, label i % 10.
 Dataset synthetic(int64_t n, int64_t c = 1, int64_t h = 4, int64_t w = 5) {

@@ -11,21 +11,13 @@
 #include "core/ops.h"
 #include "ssl/evaluation.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 using namespace sc::ssl;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 struct Labelled {
   Tensor features;  // float32 [N, D]

@@ -12,20 +12,12 @@
 #include "core/ops.h"
 #include "kernels/gemm.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
 
 Tensor int_index(std::vector<int64_t> values) {
   const int64_t n = static_cast<int64_t>(values.size());

@@ -19,21 +19,13 @@
 #include "nn/resnet.h"
 #include "tests/golden_io.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 using namespace sc::nn;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 std::string text_of(const Tensor& codes) {
   std::string text;

@@ -11,20 +11,12 @@
 
 #include "core/ops.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 
 namespace {
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // NT-Xent written out with plain loops in double, independently of the kernels.
 double nt_xent_reference(const std::vector<double>& z, int64_t rows, int64_t d, double temperature) {

@@ -28,7 +28,10 @@
 #include "nn/sgd.h"
 #include "tests/golden_io.h"
 
+#include "tests/test_util.h"
+
 using namespace sc;
+using namespace sc::test;
 using namespace sc::nn;
 using namespace sc::test;
 
@@ -72,17 +75,6 @@ bool verbose() {
 GoldenFile load(const std::string& file_name) {
   return read_golden_file(std::string(SC_GOLDEN_DIR) + "/" + file_name);
 }
-
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return std::string(e.what());
-  }
-  return std::string("no error");
-}
-
-bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
 
 // The largest |a - e| / (atol + rtol |e|): <= 1 passes.
 double tolerance_used(const Tensor& actual, const Tensor& expected, Tolerance tol) {
