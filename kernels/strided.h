@@ -1,27 +1,15 @@
 #pragma once
-// The one shape struct kernels see: sizes and strides (in elements) of an n-d view.
-// Kernels know nothing of Tensor; ops build a Layout from a tensor and pass pointers.
+// The CPU kernels' strided walk over Layouts (kernels/layout.h): coalescing and the
+// parallel loop every elementwise-style CPU kernel runs on.
 #include <algorithm>
 #include <array>
 #include <cstdint>
 
 #include <omp.h>
 
+#include "kernels/layout.h"
+
 namespace sc::kernels {
-
-constexpr int kMaxDims = 8;
-
-struct Layout {
-  int ndim = 0;
-  int64_t sizes[kMaxDims] = {};
-  int64_t strides[kMaxDims] = {};
-
-  int64_t numel() const {
-    int64_t n = 1;
-    for (int d = 0; d < ndim; ++d) n *= sizes[d];
-    return n;
-  }
-};
 
 // Below this many elements a loop runs on one thread: waking the pool costs more.
 constexpr int64_t kParallelGrain = 32768;

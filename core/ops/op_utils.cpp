@@ -45,7 +45,7 @@ void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what) 
 }
 
 void no_cuda_kernel(const char* op) {
-  throw Error(concat(op, ": no CUDA kernel yet (the CUDA backend is not built in this version)"));
+  throw Error(concat(op, ": this build has no CUDA backend (configured with SC_CUDA=OFF or without nvcc)"));
 }
 
 }  // namespace sc::detail

@@ -20,7 +20,19 @@ void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op);
 void check_floating(const Tensor& t, const char* op);
 // Throws naming `op` unless t has the given number of dims.
 void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what);
-// The error every op throws when a CUDA tensor reaches it before the CUDA kernels exist.
+// The error an op throws when a CUDA tensor reaches it and the build has no CUDA backend.
 [[noreturn]] void no_cuda_kernel(const char* op);
 
 }  // namespace sc::detail
+
+// The CUDA branch of an op's device switch:
+//   case Device::CUDA:
+//     SC_CUDA_BRANCH("matmul", kernels::cuda::gemm<float>(...));
+//     break;
+// In a build without CUDA the kernels::cuda functions are not compiled, so the branch turns
+// into the "no CUDA backend" error (no CUDA tensor can exist in such a build anyway).
+#ifdef SC_WITH_CUDA
+#define SC_CUDA_BRANCH(op, ...) __VA_ARGS__
+#else
+#define SC_CUDA_BRANCH(op, ...) ::sc::detail::no_cuda_kernel(op)
+#endif

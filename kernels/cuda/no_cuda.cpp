@@ -1,9 +1,11 @@
 // Stand-ins used when the project is built without CUDA (SC_CUDA=OFF or no nvcc):
 // every CUDA request fails with a clear sc::Error instead of a link error.
 #include <cstddef>
+#include <string>
 
 #include "core/device.h"
 #include "core/error.h"
+#include "kernels/cuda_backend.h"
 
 namespace sc {
 
@@ -14,3 +16,25 @@ void* cuda_allocate(size_t) { throw Error(cuda_unavailable_reason()); }
 void cuda_free(void*) {}
 
 }  // namespace sc
+
+namespace sc::kernels::cuda {
+
+namespace {
+[[noreturn]] void unavailable() { throw Error(cuda_unavailable_reason()); }
+}  // namespace
+
+void* allocate(size_t) { unavailable(); }
+void deallocate(void*) {}
+AllocatorStats allocator_stats() { return {}; }
+void empty_cache() {}
+void set_poison_allocations(bool) {}
+bool poison_allocations() { return false; }
+void* allocate_pinned(size_t) { unavailable(); }
+void free_pinned(void*) {}
+void copy_host_to_device(void*, const void*, size_t) { unavailable(); }
+void copy_device_to_host(void*, const void*, size_t) { unavailable(); }
+void copy_device_to_device(void*, const void*, size_t) { unavailable(); }
+void synchronize() {}
+std::string device_description() { return "no CUDA device (built without CUDA)"; }
+
+}  // namespace sc::kernels::cuda
