@@ -168,7 +168,11 @@ Tensor& Tensor::fill_(double value) {
         kernels::cpu::fill<T>(data<T>(), detail::layout_of(*this), static_cast<T>(value));
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("fill_");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("fill_", dispatch_all(dtype(), "fill_", [&]<typename T>() {
+        kernels::cuda::fill<T>(data<T>(), detail::layout_of(*this), static_cast<T>(value));
+      }));
+      break;
   }
   storage().bump_version();
   return *this;
@@ -193,7 +197,14 @@ Tensor& Tensor::copy_(const Tensor& src) {
         });
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("copy_");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("copy_", dispatch_all(from.dtype(), "copy_", [&]<typename S>() {
+        dispatch_all(dtype(), "copy_", [&]<typename D>() {
+          kernels::cuda::copy_cast<S, D>(from.data<S>(), detail::broadcast_layout(from, shape()), data<D>(),
+                                         detail::layout_of(*this));
+        });
+      }));
+      break;
   }
   storage().bump_version();
   return *this;

@@ -5,7 +5,7 @@
 // indexed dim, `outer` the product of the dims before it and `inner` the product of
 // the dims after it. A "row" is then a run of `inner` contiguous elements.
 // Every index must already be in [0, rows): the op checks them before calling.
-// The CUDA versions (kernels::cuda) with the same signatures arrive with the CUDA backend.
+// The CUDA versions (kernels::cuda, below) have the same signatures and contracts.
 #include <cstdint>
 
 namespace sc::kernels::cpu {
@@ -26,3 +26,18 @@ void scatter_add_rows(const T* grad, int64_t outer, int64_t index_len, int64_t i
                       int64_t out_rows, T* out);
 
 }  // namespace sc::kernels::cpu
+
+// The same kernels on the GPU (kernels/cuda/index.cu): device pointers (the index too),
+// queued on the CUDA stream. Both give exactly the CPU's results; scatter_add_rows keeps
+// the order of the additions (that of j) without atomics, so it is deterministic.
+namespace sc::kernels::cuda {
+
+template <typename T>
+void gather_rows(const T* in, int64_t outer, int64_t in_rows, int64_t inner, const int64_t* index, int64_t index_len,
+                 T* out);
+
+template <typename T>
+void scatter_add_rows(const T* grad, int64_t outer, int64_t index_len, int64_t inner, const int64_t* index,
+                      int64_t out_rows, T* out);
+
+}  // namespace sc::kernels::cuda

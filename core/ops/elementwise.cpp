@@ -41,7 +41,12 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
                                 detail::broadcast_layout(b, shape), out.data<T>(), detail::layout_of(out));
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel(name);
+    case Device::CUDA:
+      SC_CUDA_BRANCH(name, dispatch_float(a.dtype(), name, [&]<typename T>() {
+        kernels::cuda::binary<T>(op, a.data<T>(), detail::broadcast_layout(a, shape), b.data<T>(),
+                                 detail::broadcast_layout(b, shape), out.data<T>(), detail::layout_of(out));
+      }));
+      break;
   }
   return out;
 }
@@ -56,7 +61,11 @@ Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, double p0 = 
         kernels::cpu::unary<T>(op, p0, p1, x.data<T>(), detail::layout_of(x), out.data<T>(), detail::layout_of(out));
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel(name);
+    case Device::CUDA:
+      SC_CUDA_BRANCH(name, dispatch_float(x.dtype(), name, [&]<typename T>() {
+        kernels::cuda::unary<T>(op, p0, p1, x.data<T>(), detail::layout_of(x), out.data<T>(), detail::layout_of(out));
+      }));
+      break;
   }
   return out;
 }

@@ -55,9 +55,21 @@ Tensor index_add_rows(const Tensor& grad, const Tensor& index, const Shape& in_s
                                           out.data<T>());
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("index_select backward");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("index_select backward", dispatch_float(grad.dtype(), "index_select backward", [&]<typename T>() {
+        kernels::cuda::scatter_add_rows<T>(g.data<T>(), in.outer, index.numel(), in.inner, index.data<int64_t>(),
+                                           in.rows, out.data<T>());
+      }));
+      break;
   }
   return out;
+}
+
+// Every index is checked before any is used: the kernels trust them.
+void check_indices(const int64_t* index, int64_t picked, int64_t rows, int64_t dim, const Tensor& x) {
+  for (int64_t j = 0; j < picked; ++j)
+    SC_CHECK(index[j] >= 0 && index[j] < rows, "index_select: index[", j, "] = ", index[j], " is out of range for dim ",
+             dim, " of ", x.describe(), " (valid: 0 to ", rows - 1, ")");
 }
 
 }  // namespace
@@ -83,20 +95,23 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
   }
 
   Tensor out = empty(shape, first.dtype(), first.device());
-  switch (first.device()) {
-    case Device::CPU: {
-      int64_t start = 0;
-      for (size_t i = 0; i < tensors.size(); ++i) {
-        const Tensor& t = tensors[i];
-        const Tensor slot = out.narrow(dim, start, lengths[i]);  // a view: the copy writes into out
+  int64_t start = 0;
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    const Tensor& t = tensors[i];
+    const Tensor slot = out.narrow(dim, start, lengths[i]);  // a view: the copy writes into out
+    switch (first.device()) {
+      case Device::CPU:
         dispatch_all(t.dtype(), "concat", [&]<typename T>() {
           kernels::cpu::copy_cast<T, T>(t.data<T>(), detail::layout_of(t), slot.data<T>(), detail::layout_of(slot));
         });
-        start += lengths[i];
-      }
-      break;
+        break;
+      case Device::CUDA:
+        SC_CUDA_BRANCH("concat", dispatch_all(t.dtype(), "concat", [&]<typename T>() {
+          kernels::cuda::copy_cast<T, T>(t.data<T>(), detail::layout_of(t), slot.data<T>(), detail::layout_of(slot));
+        }));
+        break;
     }
-    case Device::CUDA: detail::no_cuda_kernel("concat");
+    start += lengths[i];
   }
 
   if (any_requires_grad(tensors)) {
@@ -149,18 +164,25 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
   Tensor idx = contiguous(index);
   switch (x.device()) {
     case Device::CPU: {
-      // Every index is checked before any is used: the kernel trusts them.
       const int64_t* p = idx.data<int64_t>();
-      for (int64_t j = 0; j < picked; ++j)
-        SC_CHECK(p[j] >= 0 && p[j] < in.rows, "index_select: index[", j, "] = ", p[j], " is out of range for dim ", dim,
-                 " of ", x.describe(), " (valid: 0 to ", in.rows - 1, ")");
+      check_indices(p, picked, in.rows, dim, x);
       Tensor xc = contiguous(x.detach());
       dispatch_all(x.dtype(), "index_select", [&]<typename T>() {
         kernels::cpu::gather_rows<T>(xc.data<T>(), in.outer, in.rows, in.inner, p, picked, out.data<T>());
       });
       break;
     }
-    case Device::CUDA: detail::no_cuda_kernel("index_select");
+    case Device::CUDA: {
+      // The indices are checked on the host (one small copy), the kernel reads them on the device.
+      const Tensor host_idx = idx.to(Device::CPU);
+      check_indices(host_idx.data<int64_t>(), picked, in.rows, dim, x);
+      Tensor xc = contiguous(x.detach());
+      SC_CUDA_BRANCH("index_select", dispatch_all(x.dtype(), "index_select", [&]<typename T>() {
+        kernels::cuda::gather_rows<T>(xc.data<T>(), in.outer, in.rows, in.inner, idx.data<int64_t>(), picked,
+                                      out.data<T>());
+      }));
+      break;
+    }
   }
 
   if (any_requires_grad({x})) {

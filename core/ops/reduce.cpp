@@ -63,7 +63,13 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
       });
       break;
     }
-    case Device::CUDA: detail::no_cuda_kernel("sum");
+    case Device::CUDA: {
+      Tensor rows = rows_view(x, p);
+      SC_CUDA_BRANCH("sum", dispatch_float(x.dtype(), "sum", [&]<typename T>() {
+        kernels::cuda::sum_rows<T>(rows.data<T>(), p.rows, p.cols, out.data<T>());
+      }));
+      break;
+    }
   }
   if (any_requires_grad({x})) {
     // Every input element contributed once: the gradient is g broadcast back.
@@ -120,7 +126,13 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
       });
       break;
     }
-    case Device::CUDA: detail::no_cuda_kernel("max");
+    case Device::CUDA: {
+      Tensor rows = rows_view(x, p);
+      SC_CUDA_BRANCH("max", dispatch_float(x.dtype(), "max", [&]<typename T>() {
+        kernels::cuda::max_rows<T>(rows.data<T>(), p.rows, p.cols, r.values.data<T>(), r.indices.data<int64_t>());
+      }));
+      break;
+    }
   }
   if (any_requires_grad({x})) {
     // Only the chosen element of each row receives the gradient.
@@ -131,9 +143,18 @@ MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
              for (int64_t d : p.perm) permuted.push_back(in_shape[d]);
              Tensor gi = empty(permuted, g.dtype(), g.device());
              Tensor idx = contiguous(si.get());
-             dispatch_float(g.dtype(), "max backward", [&]<typename T>() {
-               kernels::cpu::scatter_rows<T>(gc.data<T>(), idx.data<int64_t>(), p.rows, p.cols, gi.data<T>());
-             });
+             switch (g.device()) {
+               case Device::CPU:
+                 dispatch_float(g.dtype(), "max backward", [&]<typename T>() {
+                   kernels::cpu::scatter_rows<T>(gc.data<T>(), idx.data<int64_t>(), p.rows, p.cols, gi.data<T>());
+                 });
+                 break;
+               case Device::CUDA:
+                 SC_CUDA_BRANCH("max backward", dispatch_float(g.dtype(), "max backward", [&]<typename T>() {
+                   kernels::cuda::scatter_rows<T>(gc.data<T>(), idx.data<int64_t>(), p.rows, p.cols, gi.data<T>());
+                 }));
+                 break;
+             }
              std::vector<int64_t> inverse(p.perm.size());
              for (size_t i = 0; i < p.perm.size(); ++i) inverse[p.perm[i]] = static_cast<int64_t>(i);
              return std::vector<Tensor>{permute(gi, inverse)};

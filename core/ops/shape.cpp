@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "kernels/cuda_backend.h"
 #include "kernels/elementwise.h"
 
 namespace sc {
@@ -54,7 +55,13 @@ void copy_into(const Tensor& src, const Tensor& dst) {
         });
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("copy");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("copy", dispatch_all(src.dtype(), "copy", [&]<typename S>() {
+        dispatch_all(dst.dtype(), "copy", [&]<typename D>() {
+          kernels::cuda::copy_cast<S, D>(src.data<S>(), detail::layout_of(src), dst.data<D>(), detail::layout_of(dst));
+        });
+      }));
+      break;
   }
 }
 
@@ -241,9 +248,21 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
 Tensor to_device(const Tensor& x, Device device) {
   detail::check_defined(x, "to", "the input");
   if (x.device() == device) return x;
-  SC_CHECK(false, "to(", device_name(device), "): copies between devices need the CUDA backend, which is not built yet (",
-           cuda_unavailable_reason(), ")");
-  return x;
+  SC_CHECK(cuda_available(), "to(", device_name(device), "): copying ", x.describe(),
+           " needs the CUDA backend and a GPU: ", cuda_unavailable_reason());
+  // One contiguous copy on the source device, then one bulk transfer of its bytes.
+  const Tensor src = contiguous(x.detach());
+  Tensor out = empty(x.shape(), x.dtype(), device);
+  const size_t nbytes = static_cast<size_t>(x.numel()) * dtype_size(x.dtype());
+  if (device == Device::CUDA)
+    kernels::cuda::copy_host_to_device(out.raw_data(), src.raw_data(), nbytes);
+  else
+    kernels::cuda::copy_device_to_host(out.raw_data(), src.raw_data(), nbytes);
+  if (any_requires_grad({x})) {
+    // The gradient goes back to the device the input came from.
+    record("to", out, {x}, [from = x.device()](const Tensor& g) { return std::vector<Tensor>{g.to(from)}; });
+  }
+  return out;
 }
 
 }  // namespace sc
