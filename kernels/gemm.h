@@ -21,8 +21,9 @@
 // inside one (an op that splits its own work between threads), it runs on the calling
 // thread only. Either way every element of C is summed by one thread in a fixed order,
 // so results do not change from run to run. The CUDA versions with the same signatures
-// (kernels::cuda) arrive with the CUDA backend.
+// are in namespace kernels::cuda at the bottom of this file.
 #include <cstdint>
+#include <string>
 
 namespace sc::kernels::cpu {
 
@@ -57,3 +58,61 @@ void avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alp
 }  // namespace gemm_path
 
 }  // namespace sc::kernels::cpu
+
+// ---- CUDA ------------------------------------------------------------------------------
+// The same contract on device pointers (kernels/cuda/gemm.cu, kernels/cuda/vendor/
+// cublas_gemm.cu): row-major, the same trans flags, leading dimensions and batch strides,
+// beta == 0 never reads C, any M, N, K >= 0 (K == 0 gives C = beta * C, or 0). Every kernel
+// runs on the backend's stream; nothing here synchronises. Each element of C is summed by
+// one thread in a fixed order, so the hand-written results are the same bits run to run.
+namespace sc::kernels::cuda {
+
+// gemm / gemm_batched run cuBLAS when kernel_path() == KernelPath::Vendor, else the
+// hand-written kernel picked by gemm_rung() (float32; float64 always runs the shared-memory
+// tiled kernel, or the naive one when that rung is chosen).
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc);
+
+template <typename T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+                  int64_t stride_c);
+
+// The ladder of hand-written float32 kernels, slowest to fastest (kernels/cuda/gemm.cu
+// explains what each rung adds). All rungs compute the same thing; only the speed differs.
+enum class GemmRung { Naive, SharedTiled, RegisterBlocked, WarpTiled };
+// The rung gemm() uses. Default: the fastest (WarpTiled). The first call reads the
+// environment variable SC_GEMM_RUNG (naive | shared | register | warp).
+GemmRung gemm_rung();
+void set_gemm_rung(GemmRung rung);
+const char* gemm_rung_name(GemmRung rung);  // "naive", "shared", "register", "warp"
+// The inverse of gemm_rung_name; anything else throws sc::Error listing the valid names.
+GemmRung parse_gemm_rung(const std::string& name);
+
+// cuBLAS only: let float32 GEMMs use TF32 tensor cores (10-bit mantissa inputs). Off by
+// default, so cuBLAS float32 results are comparable with the hand-written kernels.
+void set_allow_tf32(bool on);
+
+// The single paths behind gemm(), for the tests and benchmarks (ops call gemm()).
+namespace gemm_path {
+
+// One rung of the hand-written ladder, float32.
+void handwritten(GemmRung rung, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+                 int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c);
+
+// cuBLAS (row-major through the column-major identity C^T = op(B)^T op(A)^T).
+template <typename T>
+void cublas(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+            int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+            int64_t stride_c);
+
+// C = beta * C for every matrix of the batch (C = 0 when beta == 0, C never read): what a
+// GEMM with K == 0 computes. Both paths use it, so cuBLAS is never called with K == 0.
+template <typename T>
+void scale_only(int64_t batch, int64_t M, int64_t N, T beta, T* C, int64_t ldc, int64_t stride_c);
+
+}  // namespace gemm_path
+
+}  // namespace sc::kernels::cuda

@@ -71,17 +71,23 @@ Tensor matmul(const Tensor& a, const Tensor& b) {
            batch, " vs ", b.size(0), ")");
 
   Tensor out = empty(batched ? Shape{batch, M, N} : Shape{M, N}, a.dtype(), a.device());
+  // Both devices take the same operands: GEMM reads transposed views in place on either.
+  const GemmOperand oa = gemm_operand(a), ob = gemm_operand(b);
   switch (a.device()) {
-    case Device::CPU: {
-      const GemmOperand oa = gemm_operand(a), ob = gemm_operand(b);
+    case Device::CPU:
       dispatch_float(a.dtype(), "matmul", [&]<typename T>() {
         kernels::cpu::gemm_batched<T>(oa.transposed, ob.transposed, batch, M, N, K, T(1), oa.data.data<T>(), oa.ld,
                                       oa.batch_stride, ob.data.data<T>(), ob.ld, ob.batch_stride, T(0), out.data<T>(),
                                       N, M * N);
       });
       break;
-    }
-    case Device::CUDA: detail::no_cuda_kernel("matmul");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("matmul", dispatch_float(a.dtype(), "matmul", [&]<typename T>() {
+                       kernels::cuda::gemm_batched<T>(oa.transposed, ob.transposed, batch, M, N, K, T(1),
+                                                      oa.data.data<T>(), oa.ld, oa.batch_stride, ob.data.data<T>(),
+                                                      ob.ld, ob.batch_stride, T(0), out.data<T>(), N, M * N);
+                     }));
+      break;
   }
 
   if (any_requires_grad({a, b})) {

@@ -1,0 +1,682 @@
+// GEMM on the GPU, hand-written: a ladder of four kernels in the manner of llm.c's
+// dev/cuda files and the well-known "how to optimize a CUDA SGEMM" walk-throughs. Every
+// rung is kept, so a reader can step from the obvious kernel to the fast one and see what
+// each step buys:
+//
+//   1. Naive            one thread per element of C, reading A and B from global memory.
+//   2. SharedTiled      a block stages 32x32 tiles of A and B in shared memory; each value
+//                       fetched from global memory is then used 32 times.
+//   3. RegisterBlocked  128x128 block tiles, each thread computes 8x8 outputs from values
+//                       held in registers; float4 global loads; A's tile stored transposed.
+//   4. WarpTiled        block tile -> warp tiles -> thread tiles, shared-memory reads free of
+//                       bank conflicts, and double buffering with asynchronous copies
+//                       (cp.async): the next tile is on its way while the current one is
+//                       multiplied.
+//
+// The contract is the one of kernels/gemm.h: C = alpha * op(A) * op(B) + beta * C on
+// row-major matrices, any M, N, K (edges are bounds-checked), all four transpose
+// combinations (template flags, so each layout gets its own coalesced loads), batches with
+// any strides (0 = one matrix reused), and beta == 0 never reads C. Rungs 1 and 2 are
+// templates over the element type (float64 runs rung 2); rungs 3 and 4 are float32 only.
+// Every output is summed by one thread over k in increasing order, so the results are the
+// same bits from run to run.
+//
+// Napkin math for 4096^3 in float32: 2 * 4096^3 = 137 GFLOP. An H100 SXM does about 60
+// TFLOP/s of plain FP32 FMA (132 SMs x 128 lanes x 2 flops x ~1.8 GHz), so ~2.3 ms is the
+// floor; the matrices are 3 x 64 MiB, so memory traffic only matters when every value is
+// re-read from memory many times (rungs 1 and 2). Tensor cores (TF32) are cuBLAS's business
+// here: set_allow_tf32 in kernels/gemm.h; the hand-written rungs are exact FP32.
+#include <climits>
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+#include <type_traits>
+
+#include <cuda_pipeline_primitives.h>
+
+#include "kernels/cuda/common.cuh"
+#include "kernels/gemm.h"
+
+namespace sc::kernels::cuda {
+
+namespace {
+
+// Everything a GEMM kernel needs, passed by value (it lands in the kernel's constant bank).
+template <typename T>
+struct GemmArgs {
+  int64_t batch, M, N, K;
+  T alpha, beta;
+  const T* A;
+  int64_t lda, stride_a;
+  const T* B;
+  int64_t ldb, stride_b;
+  T* C;
+  int64_t ldc, stride_c;
+};
+
+// op(A)[i][k] and op(B)[k][j], read through the transpose flags (rungs 1 and 2).
+template <bool TransA, typename T>
+__device__ __forceinline__ T op_a(const T* A, int64_t lda, int64_t i, int64_t k) {
+  return TransA ? A[k * lda + i] : A[i * lda + k];
+}
+template <bool TransB, typename T>
+__device__ __forceinline__ T op_b(const T* B, int64_t ldb, int64_t k, int64_t j) {
+  return TransB ? B[j * ldb + k] : B[k * ldb + j];
+}
+
+// C = alpha * acc + beta * C for one element; beta == 0 must not read C (it may hold NaN).
+template <typename T>
+__device__ __forceinline__ void write_c(T* c, T acc, T alpha, T beta) {
+  if (beta == T(0))
+    *c = alpha * acc;
+  else
+    *c = alpha * acc + beta * *c;
+}
+
+// Tiles of one matrix are spread over blockIdx.y (rows of C) and the batch over
+// blockIdx.z; both are capped at 65535 by CUDA, so the kernels loop when there are more.
+constexpr int64_t kMaxGridYZ = 65535;
+
+dim3 tile_grid(int64_t tiles_n, int64_t tiles_m, int64_t batch) {
+  SC_CHECK(tiles_n <= INT_MAX, "gemm: N is too large for the CUDA grid (", tiles_n, " column tiles)");
+  return dim3(static_cast<unsigned>(tiles_n), static_cast<unsigned>(tiles_m < kMaxGridYZ ? tiles_m : kMaxGridYZ),
+              static_cast<unsigned>(batch < kMaxGridYZ ? batch : kMaxGridYZ));
+}
+
+// Calls f(std::bool_constant<trans_a>, std::bool_constant<trans_b>), turning the two run-time
+// flags into template arguments: each layout gets its own kernel, with its own load pattern.
+template <typename F>
+void with_transposes(bool trans_a, bool trans_b, F&& f) {
+  if (!trans_a && !trans_b)
+    f(std::false_type{}, std::false_type{});
+  else if (!trans_a && trans_b)
+    f(std::false_type{}, std::true_type{});
+  else if (trans_a && !trans_b)
+    f(std::true_type{}, std::false_type{});
+  else
+    f(std::true_type{}, std::true_type{});
+}
+
+// ---- K == 0: C = beta * C ------------------------------------------------------------------
+// A grid-stride loop over every element of every C matrix.
+template <typename T>
+__global__ void gemm_scale_kernel(int64_t batch, int64_t M, int64_t N, T beta, T* C, int64_t ldc, int64_t stride_c) {
+  const int64_t per_matrix = M * N;
+  const int64_t total = batch * per_matrix;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += step) {
+    const int64_t b = i / per_matrix, row = (i % per_matrix) / N, col = i % N;
+    T* c = C + b * stride_c + row * ldc + col;
+    *c = beta == T(0) ? T(0) : beta * *c;
+  }
+}
+
+// ---- Rung 1: naive ---------------------------------------------------------------------------
+// One thread per element of C: it walks k and reads one row of op(A) and one column of
+// op(B) straight from global memory. threadIdx.x runs along N, so the 32 threads of a warp
+// read 32 neighbouring elements of B (one coalesced load when B is not transposed) and the
+// same element of A (a broadcast). Each value of A and B is re-read by every thread that
+// needs it: 2 loads per multiply-add, bound by memory and L2 bandwidth, far from the FMA peak.
+constexpr int kNaiveCols = 32, kNaiveRows = 8;  // a block covers 8 x 32 elements of C
+
+template <typename T, bool TransA, bool TransB>
+__global__ void __launch_bounds__(kNaiveCols * kNaiveRows) gemm_naive_kernel(GemmArgs<T> p) {
+  const int64_t tiles_m = (p.M + kNaiveRows - 1) / kNaiveRows;
+  const int64_t col = static_cast<int64_t>(blockIdx.x) * kNaiveCols + threadIdx.x;
+  for (int64_t b = blockIdx.z; b < p.batch; b += gridDim.z) {
+    const T* A = p.A + b * p.stride_a;
+    const T* B = p.B + b * p.stride_b;
+    T* C = p.C + b * p.stride_c;
+    for (int64_t tile_m = blockIdx.y; tile_m < tiles_m; tile_m += gridDim.y) {
+      const int64_t row = tile_m * kNaiveRows + threadIdx.y;
+      if (row >= p.M || col >= p.N) continue;
+      T acc = T(0);
+      for (int64_t k = 0; k < p.K; ++k) acc += op_a<TransA>(A, p.lda, row, k) * op_b<TransB>(B, p.ldb, k, col);
+      write_c(C + row * p.ldc + col, acc, p.alpha, p.beta);
+    }
+  }
+}
+
+// ---- Rung 2: shared-memory tiling ------------------------------------------------------------
+// A block of 32 x 32 threads computes a 32 x 32 tile of C. It walks K in steps of 32: the
+// block copies a 32 x 32 tile of op(A) and one of op(B) into shared memory (one element per
+// thread), waits, and every thread then does 32 multiply-adds reading only shared memory.
+// Each element loaded from global memory now serves 32 threads instead of one, so global
+// traffic drops 32x; what limits this rung is the 2 shared-memory reads per multiply-add.
+//
+// The loads are coalesced for every layout: a tile whose source rows run along k (A not
+// transposed, B transposed) is read with threadIdx.x along k; the other layouts are read
+// with threadIdx.x along the row of C / column of C and written transposed into shared
+// memory. The +1 column of padding makes those transposed writes hit 32 different banks.
+constexpr int kSharedTile = 32;
+
+template <typename T, bool TransA, bool TransB>
+__global__ void __launch_bounds__(kSharedTile * kSharedTile) gemm_shared_tiled_kernel(GemmArgs<T> p) {
+  constexpr int kTile = kSharedTile;
+  __shared__ T a_tile[kTile][kTile + 1];  // a_tile[r][c] = op(A)[row0 + r][k0 + c]
+  __shared__ T b_tile[kTile][kTile + 1];  // b_tile[r][c] = op(B)[k0 + r][col0 + c]
+  const int tx = threadIdx.x, ty = threadIdx.y;
+  const int64_t tiles_m = (p.M + kTile - 1) / kTile;
+  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kTile;
+  for (int64_t b = blockIdx.z; b < p.batch; b += gridDim.z) {
+    const T* A = p.A + b * p.stride_a;
+    const T* B = p.B + b * p.stride_b;
+    T* C = p.C + b * p.stride_c;
+    for (int64_t tile_m = blockIdx.y; tile_m < tiles_m; tile_m += gridDim.y) {
+      const int64_t row0 = tile_m * kTile;
+      T acc = T(0);
+      for (int64_t k0 = 0; k0 < p.K; k0 += kTile) {
+        if (!TransA) {  // A[i][k]: consecutive threads read consecutive k
+          const int64_t i = row0 + ty, k = k0 + tx;
+          a_tile[ty][tx] = (i < p.M && k < p.K) ? A[i * p.lda + k] : T(0);
+        } else {  // A stored K x M: consecutive threads read consecutive i
+          const int64_t i = row0 + tx, k = k0 + ty;
+          a_tile[tx][ty] = (i < p.M && k < p.K) ? A[k * p.lda + i] : T(0);
+        }
+        if (!TransB) {  // B[k][j]: consecutive threads read consecutive j
+          const int64_t k = k0 + ty, j = col0 + tx;
+          b_tile[ty][tx] = (k < p.K && j < p.N) ? B[k * p.ldb + j] : T(0);
+        } else {  // B stored N x K: consecutive threads read consecutive k
+          const int64_t k = k0 + tx, j = col0 + ty;
+          b_tile[tx][ty] = (k < p.K && j < p.N) ? B[j * p.ldb + k] : T(0);
+        }
+        __syncthreads();  // the tiles are complete
+#pragma unroll
+        for (int kk = 0; kk < kTile; ++kk) acc += a_tile[ty][kk] * b_tile[kk][tx];
+        __syncthreads();  // everyone is done reading before the next tiles overwrite them
+      }
+      const int64_t row = row0 + ty, col = col0 + tx;
+      if (row < p.M && col < p.N) write_c(C + row * p.ldc + col, acc, p.alpha, p.beta);
+    }
+  }
+}
+
+// ---- Staging tiles for rungs 3 and 4 ------------------------------------------------------------
+// Both rungs keep a BK x BX slice of each operand in shared memory laid out "k-major":
+//
+//   tile[k][x] = op(A)[x0 + x][k0 + k]   (x runs over rows of C),   or
+//   tile[k][x] = op(B)[k0 + k][x0 + x]   (x runs over columns of C),
+//
+// so that a thread's consecutive rows (or columns) at one k are float4 reads. In memory an
+// operand has one of two shapes:
+//   KContiguous: element (x, k) sits at X[x * ld + k]  (A not transposed, B transposed);
+//                consecutive k are neighbours, and land in a column of the tile
+//                ("A stored transposed in shared memory").
+//   otherwise:   element (x, k) sits at X[k * ld + x]  (A transposed, B not transposed);
+//                consecutive x are neighbours, and land in a row of the tile.
+// Either way consecutive threads read neighbouring addresses, so a warp's loads coalesce.
+//
+// A 16-byte (float4) access is only legal when the address is 16-byte aligned and the 4
+// elements are all inside the matrix. The host passes vec = true when the base pointer is
+// 16-byte aligned and ld and the batch stride are multiples of 4; tile origins and group
+// offsets are multiples of 4 too, so every group is then aligned. Groups that stick out of
+// the matrix, and all groups when vec is false, take the scalar bounds-checked path, and
+// elements outside the matrix are stored as zeros (they add nothing to the sums).
+constexpr int kTilePad = 4;  // keeps tile rows 16-byte aligned and spreads the banks
+
+// Where float4 group g of a BK x BX tile sits: its first element is tile[k][x].
+template <int BK, int BX, bool KContiguous>
+__device__ __forceinline__ void group_position(int g, int& x, int& k) {
+  if (KContiguous) {  // groups run along k: BK / 4 of them per x
+    x = g / (BK / 4);
+    k = (g % (BK / 4)) * 4;
+  } else {  // groups run along x: BX / 4 of them per k
+    k = g / (BX / 4);
+    x = (g % (BX / 4)) * 4;
+  }
+}
+
+// Rung 3: every thread loads float4 groups into registers and writes them to the tile.
+// The caller guarantees x0 < x_end and k0 < K (the tile's first element exists); offsets
+// inside the tile are small ints.
+template <int BK, int BX, int Threads, bool KContiguous>
+__device__ __forceinline__ void load_tile(float (*tile)[BX + kTilePad], const float* X, int64_t ld, int64_t x0,
+                                          int64_t x_end, int64_t k0, int64_t K, bool vec, int tid) {
+  constexpr int kGroups = BK * BX / 4;
+  static_assert(BK % 4 == 0 && BX % 4 == 0 && kGroups % Threads == 0, "whole groups, the same count per thread");
+  const float* origin = KContiguous ? X + x0 * ld + k0 : X + k0 * ld + x0;
+  const int x_left = x_end - x0 < BX ? static_cast<int>(x_end - x0) : BX;  // tile rows inside the matrix
+  const int k_left = K - k0 < BK ? static_cast<int>(K - k0) : BK;
+#pragma unroll
+  for (int i = 0; i < kGroups / Threads; ++i) {
+    int x, k;
+    group_position<BK, BX, KContiguous>(tid + i * Threads, x, k);
+    float4 v = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    if (KContiguous) {  // the 4 values run along k
+      if (x < x_left) {
+        const float* src = origin + x * ld + k;
+        if (vec && k + 3 < k_left) {
+          v = *reinterpret_cast<const float4*>(src);
+        } else {
+          if (k + 0 < k_left) v.x = src[0];
+          if (k + 1 < k_left) v.y = src[1];
+          if (k + 2 < k_left) v.z = src[2];
+          if (k + 3 < k_left) v.w = src[3];
+        }
+      }
+      tile[k + 0][x] = v.x;  // a column piece of the k-major tile
+      tile[k + 1][x] = v.y;
+      tile[k + 2][x] = v.z;
+      tile[k + 3][x] = v.w;
+    } else {  // the 4 values run along x
+      if (k < k_left) {
+        const float* src = origin + k * ld + x;
+        if (vec && x + 3 < x_left) {
+          v = *reinterpret_cast<const float4*>(src);
+        } else {
+          if (x + 0 < x_left) v.x = src[0];
+          if (x + 1 < x_left) v.y = src[1];
+          if (x + 2 < x_left) v.z = src[2];
+          if (x + 3 < x_left) v.w = src[3];
+        }
+      }
+      *reinterpret_cast<float4*>(&tile[k][x]) = v;
+    }
+  }
+}
+
+// Rung 4: the same tile, written by asynchronous copies (cp.async, sm_80 and newer): the
+// data goes from global to shared memory without passing through registers, and the thread
+// moves on at once. __pipeline_commit() closes a batch of copies; __pipeline_wait_prior(0)
+// waits until this thread's batches have landed (a __syncthreads then shows them to the
+// block). A KContiguous operand is copied one element at a time (4-byte copies; its
+// elements go to different tile rows), with consecutive threads on consecutive k so each
+// warp reads whole 64-byte row pieces; the other layout copies float4 groups (16 bytes) when
+// legal. Elements outside the matrix are plain stores of 0.
+template <int BK, int BX, int Threads, bool KContiguous>
+__device__ __forceinline__ void copy_tile_async(float (*tile)[BX + kTilePad], const float* X, int64_t ld, int64_t x0,
+                                                int64_t x_end, int64_t k0, int64_t K, bool vec, int tid) {
+  const float* origin = KContiguous ? X + x0 * ld + k0 : X + k0 * ld + x0;
+  const int x_left = x_end - x0 < BX ? static_cast<int>(x_end - x0) : BX;
+  const int k_left = K - k0 < BK ? static_cast<int>(K - k0) : BK;
+  if (KContiguous) {
+    static_assert(Threads % BK == 0 && BX % (Threads / BK) == 0, "threads tile the k-contiguous copy evenly");
+    constexpr int kRowsPerPass = Threads / BK;
+    const int k = tid % BK;
+#pragma unroll
+    for (int x = tid / BK; x < BX; x += kRowsPerPass) {
+      if (x < x_left && k < k_left)
+        __pipeline_memcpy_async(&tile[k][x], origin + x * ld + k, sizeof(float));
+      else
+        tile[k][x] = 0.0f;
+    }
+  } else {
+    constexpr int kGroups = BK * BX / 4;
+    static_assert(kGroups % Threads == 0, "the same number of groups per thread");
+#pragma unroll
+    for (int i = 0; i < kGroups / Threads; ++i) {
+      int x, k;
+      group_position<BK, BX, KContiguous>(tid + i * Threads, x, k);
+      float* dst = &tile[k][x];
+      if (k < k_left && vec && x + 3 < x_left) {
+        __pipeline_memcpy_async(dst, origin + k * ld + x, 4 * sizeof(float));
+        continue;
+      }
+#pragma unroll
+      for (int c = 0; c < 4; ++c) {
+        if (k < k_left && x + c < x_left)
+          __pipeline_memcpy_async(dst + c, origin + k * ld + x + c, sizeof(float));
+        else
+          dst[c] = 0.0f;
+      }
+    }
+  }
+}
+
+// Writes 4 neighbouring outputs of one row of C: v[c] goes to C[row][col + c]. A float4
+// store (and, when beta != 0, a float4 read) when C allows it, else one element at a time,
+// each bounds-checked.
+__device__ __forceinline__ void store_c_quad(float* C, int64_t ldc, int64_t row, int64_t col, int64_t M, int64_t N,
+                                             const float* v, float alpha, float beta, bool vec_c) {
+  if (row >= M) return;
+  if (vec_c && col + 3 < N) {
+    float4* c = reinterpret_cast<float4*>(C + row * ldc + col);
+    float4 out = make_float4(alpha * v[0], alpha * v[1], alpha * v[2], alpha * v[3]);
+    if (beta != 0.0f) {
+      const float4 old = *c;
+      out.x += beta * old.x;
+      out.y += beta * old.y;
+      out.z += beta * old.z;
+      out.w += beta * old.w;
+    }
+    *c = out;
+    return;
+  }
+#pragma unroll
+  for (int c = 0; c < 4; ++c)
+    if (col + c < N) write_c(C + row * ldc + col + c, v[c], alpha, beta);
+}
+
+// ---- Rung 3: 2-D register blocking -------------------------------------------------------------
+// Rung 2 does 2 shared-memory reads per multiply-add. Here a block of 256 threads owns a
+// 128 x 128 tile of C and each thread an 8 x 8 piece of it. Per step of k a thread reads 8
+// values of op(A) (its rows) and 8 of op(B) (its columns) into registers and does all
+// 8 x 8 = 64 multiply-adds between them: 16 values read for 64 FMAs, an eighth of rung 2's
+// shared traffic per FMA, and the 64 accumulators stay in registers. Because the tiles are
+// k-major (A transposed on its way into shared memory), those 8 + 8 values are 4 float4
+// reads. Each value fetched from global memory now serves 128 outputs instead of 32.
+// Global loads are float4 too. What remains: a warp's B reads (threads 8 floats apart) hit
+// the same banks two at a time, and loads and math take turns (the block waits at each
+// __syncthreads) - rung 4 fixes both.
+constexpr int kRegTile = 128;  // BM = BN
+constexpr int kRegBK = 8;
+constexpr int kRegThreads = 256;  // a 16 x 16 grid of threads, 8 x 8 outputs each
+constexpr int kRegPerThread = 8;
+
+template <bool TransA, bool TransB>
+__global__ void __launch_bounds__(kRegThreads)
+    gemm_register_blocked_kernel(GemmArgs<float> p, bool vec_a, bool vec_b, bool vec_c) {
+  __shared__ __align__(16) float a_tile[kRegBK][kRegTile + kTilePad];  // a_tile[k][i] = op(A)[m0 + i][k0 + k]
+  __shared__ __align__(16) float b_tile[kRegBK][kRegTile + kTilePad];  // b_tile[k][j] = op(B)[k0 + k][n0 + j]
+  const int tid = threadIdx.x;
+  const int thread_row = tid / (kRegTile / kRegPerThread), thread_col = tid % (kRegTile / kRegPerThread);
+  const int64_t tiles_m = (p.M + kRegTile - 1) / kRegTile;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kRegTile;
+  for (int64_t b = blockIdx.z; b < p.batch; b += gridDim.z) {
+    const float* A = p.A + b * p.stride_a;
+    const float* B = p.B + b * p.stride_b;
+    float* C = p.C + b * p.stride_c;
+    for (int64_t tile_m = blockIdx.y; tile_m < tiles_m; tile_m += gridDim.y) {
+      const int64_t m0 = tile_m * kRegTile;
+      float acc[kRegPerThread][kRegPerThread] = {};
+      for (int64_t k0 = 0; k0 < p.K; k0 += kRegBK) {
+        load_tile<kRegBK, kRegTile, kRegThreads, !TransA>(a_tile, A, p.lda, m0, p.M, k0, p.K, vec_a, tid);
+        load_tile<kRegBK, kRegTile, kRegThreads, TransB>(b_tile, B, p.ldb, n0, p.N, k0, p.K, vec_b, tid);
+        __syncthreads();
+#pragma unroll
+        for (int k = 0; k < kRegBK; ++k) {
+          float a[kRegPerThread], bv[kRegPerThread];
+#pragma unroll
+          for (int q = 0; q < kRegPerThread; q += 4) {
+            const float4 a4 = *reinterpret_cast<const float4*>(&a_tile[k][thread_row * kRegPerThread + q]);
+            const float4 b4 = *reinterpret_cast<const float4*>(&b_tile[k][thread_col * kRegPerThread + q]);
+            a[q] = a4.x, a[q + 1] = a4.y, a[q + 2] = a4.z, a[q + 3] = a4.w;
+            bv[q] = b4.x, bv[q + 1] = b4.y, bv[q + 2] = b4.z, bv[q + 3] = b4.w;
+          }
+#pragma unroll
+          for (int i = 0; i < kRegPerThread; ++i)
+#pragma unroll
+            for (int j = 0; j < kRegPerThread; ++j) acc[i][j] += a[i] * bv[j];
+        }
+        __syncthreads();
+      }
+#pragma unroll
+      for (int i = 0; i < kRegPerThread; ++i)
+#pragma unroll
+        for (int q = 0; q < kRegPerThread; q += 4)
+          store_c_quad(C, p.ldc, m0 + thread_row * kRegPerThread + i, n0 + thread_col * kRegPerThread + q, p.M, p.N,
+                       &acc[i][q], p.alpha, p.beta, vec_c);
+    }
+  }
+}
+
+// ---- Rung 4: warp tiling + double buffering ---------------------------------------------------
+// The same 128 x 128 block tile and 8 x 8 outputs per thread as rung 3, but the tile is now
+// split in three levels, each matching a level of the hardware:
+//   block tile 128 x 128  (256 threads = 8 warps, as 2 x 4)  -> shared memory
+//   warp tile   64 x 32   (one warp)                          -> the warp's shared reads
+//   thread tile  8 x 8    (2 x 2 pieces of 4 x 4)             -> registers
+// Inside a warp the 32 lanes form an 8 x 4 grid. Lane (lr, lc) owns rows lr*4 + {0..3} and
+// 32 + lr*4 + {0..3} of its warp tile, and columns lc*4 + {0..3} and 16 + lc*4 + {0..3}.
+// Spreading a thread's outputs in 4-wide pieces, instead of 8 adjacent rows and columns as
+// in rung 3, makes the warp's float4 reads at each k one contiguous run of shared memory:
+// 8 distinct float4s (128 bytes) of A and 4 (64 bytes) of B, each broadcast to the lanes
+// that share it, with no bank conflicts. A warp also only ever touches its own 64 rows and
+// 32 columns of the tiles, so fewer distinct addresses are read per instruction.
+//
+// Double buffering with asynchronous copies: two copies of each tile in shared memory.
+// While the warps multiply the tile in buffer t % 2, the copies of tile t + 1 into the
+// other buffer are in flight (copy_tile_async: cp.async, no registers needed to hold them).
+// The global-memory latency hides behind the math (512 FMAs per thread per step) instead of
+// stalling the block as rung 3's load-sync-compute-sync does, and one __syncthreads per
+// step is enough. __launch_bounds__(256, 2) keeps the registers at or under 128 per thread
+// so two blocks share an SM (16 warps to switch between); with BK = 16 the extra copy
+// addresses would no longer fit and the compiler would spill.
+constexpr int kWarpTile = 128;  // block tile BM = BN
+constexpr int kWarpBK = 8;
+constexpr int kWarpThreads = 256;
+constexpr int kWarpTileM = 64, kWarpTileN = 32;                  // one warp's piece of C
+constexpr int kLaneRows = 8, kLaneCols = 4;                      // lanes of a warp, as a grid
+constexpr int kPieceRows = 4, kPieceCols = 4;                    // one piece of a thread tile
+constexpr int kPiecesM = kWarpTileM / (kLaneRows * kPieceRows);  // 2
+constexpr int kPiecesN = kWarpTileN / (kLaneCols * kPieceCols);  // 2
+constexpr int kThreadRows = kPiecesM * kPieceRows;               // 8
+constexpr int kThreadCols = kPiecesN * kPieceCols;               // 8
+static_assert(kLaneRows * kLaneCols == 32, "a warp is 32 lanes");
+static_assert((kWarpTile / kWarpTileM) * (kWarpTile / kWarpTileN) * 32 == kWarpThreads, "warps cover the tile");
+
+template <bool TransA, bool TransB>
+__global__ void __launch_bounds__(kWarpThreads, 2)
+    gemm_warp_tiled_kernel(GemmArgs<float> p, bool vec_a, bool vec_b, bool vec_c) {
+  __shared__ __align__(16) float a_tile[2][kWarpBK][kWarpTile + kTilePad];  // [buffer][k][i]
+  __shared__ __align__(16) float b_tile[2][kWarpBK][kWarpTile + kTilePad];  // [buffer][k][j]
+  const int tid = threadIdx.x;
+  const int warp = tid / 32, lane = tid % 32;
+  const int warp_row = warp / (kWarpTile / kWarpTileN), warp_col = warp % (kWarpTile / kWarpTileN);
+  const int lane_row = lane / kLaneCols, lane_col = lane % kLaneCols;
+  // This thread's first row / column inside the block tile; piece pm adds pm * 32 rows,
+  // piece pn adds pn * 16 columns.
+  const int row_base = warp_row * kWarpTileM + lane_row * kPieceRows;
+  const int col_base = warp_col * kWarpTileN + lane_col * kPieceCols;
+  constexpr int kPieceStrideM = kLaneRows * kPieceRows;  // 32
+  constexpr int kPieceStrideN = kLaneCols * kPieceCols;  // 16
+
+  const int64_t tiles_m = (p.M + kWarpTile - 1) / kWarpTile;
+  const int64_t k_steps = (p.K + kWarpBK - 1) / kWarpBK;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kWarpTile;
+  for (int64_t b = blockIdx.z; b < p.batch; b += gridDim.z) {
+    const float* A = p.A + b * p.stride_a;
+    const float* B = p.B + b * p.stride_b;
+    float* C = p.C + b * p.stride_c;
+    for (int64_t tile_m = blockIdx.y; tile_m < tiles_m; tile_m += gridDim.y) {
+      const int64_t m0 = tile_m * kWarpTile;
+      float acc[kThreadRows][kThreadCols] = {};
+
+      // Prologue: start copying the first tiles into buffer 0.
+      copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, !TransA>(a_tile[0], A, p.lda, m0, p.M, 0, p.K, vec_a, tid);
+      copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, TransB>(b_tile[0], B, p.ldb, n0, p.N, 0, p.K, vec_b, tid);
+      __pipeline_commit();
+
+      for (int64_t step = 0; step < k_steps; ++step) {
+        const int cur = static_cast<int>(step & 1);
+        __pipeline_wait_prior(0);  // this thread's copies of tile `step` have landed ...
+        __syncthreads();           // ... and everyone's. Everyone has also finished the math of
+                                   // step - 1, so the other buffer is free to be overwritten.
+        if (step + 1 < k_steps) {  // start the next tiles; they land while we multiply this one
+          const int64_t k_next = (step + 1) * kWarpBK;
+          copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, !TransA>(a_tile[cur ^ 1], A, p.lda, m0, p.M, k_next, p.K,
+                                                                     vec_a, tid);
+          copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, TransB>(b_tile[cur ^ 1], B, p.ldb, n0, p.N, k_next, p.K,
+                                                                    vec_b, tid);
+          __pipeline_commit();
+        }
+#pragma unroll
+        for (int k = 0; k < kWarpBK; ++k) {
+          float a[kThreadRows], bv[kThreadCols];
+#pragma unroll
+          for (int pm = 0; pm < kPiecesM; ++pm) {
+            const float4 a4 = *reinterpret_cast<const float4*>(&a_tile[cur][k][row_base + pm * kPieceStrideM]);
+            a[pm * 4 + 0] = a4.x, a[pm * 4 + 1] = a4.y, a[pm * 4 + 2] = a4.z, a[pm * 4 + 3] = a4.w;
+          }
+#pragma unroll
+          for (int pn = 0; pn < kPiecesN; ++pn) {
+            const float4 b4 = *reinterpret_cast<const float4*>(&b_tile[cur][k][col_base + pn * kPieceStrideN]);
+            bv[pn * 4 + 0] = b4.x, bv[pn * 4 + 1] = b4.y, bv[pn * 4 + 2] = b4.z, bv[pn * 4 + 3] = b4.w;
+          }
+#pragma unroll
+          for (int i = 0; i < kThreadRows; ++i)
+#pragma unroll
+            for (int j = 0; j < kThreadCols; ++j) acc[i][j] += a[i] * bv[j];
+        }
+      }
+      __syncthreads();  // all math is done before the next tile's prologue overwrites buffer 0
+
+#pragma unroll
+      for (int i = 0; i < kThreadRows; ++i) {
+        const int64_t row = m0 + row_base + (i / kPieceRows) * kPieceStrideM + i % kPieceRows;
+#pragma unroll
+        for (int pn = 0; pn < kPiecesN; ++pn)
+          store_c_quad(C, p.ldc, row, n0 + col_base + pn * kPieceStrideN, p.M, p.N, &acc[i][pn * kPieceCols], p.alpha,
+                       p.beta, vec_c);
+      }
+    }
+  }
+}
+
+// ---- host side -------------------------------------------------------------------------------
+
+// True when float4 access to a matrix (and every matrix of its batch) is aligned: the base
+// is 16-byte aligned and the leading dimension and batch stride are multiples of 4 floats.
+template <typename T>
+bool float4_friendly(const T* p, int64_t ld, int64_t stride, int64_t batch) {
+  return reinterpret_cast<uintptr_t>(p) % 16 == 0 && ld % 4 == 0 && (batch == 1 || stride % 4 == 0);
+}
+
+template <typename T>
+void launch_naive(const GemmArgs<T>& args, bool trans_a, bool trans_b) {
+  const dim3 grid = tile_grid(ceil_div(args.N, kNaiveCols), ceil_div(args.M, kNaiveRows), args.batch);
+  const dim3 block(kNaiveCols, kNaiveRows);
+  with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
+    constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
+    gemm_naive_kernel<T, ta, tb><<<grid, block, 0, stream()>>>(args);
+    check_launch("gemm_naive_kernel");
+  });
+}
+
+template <typename T>
+void launch_shared_tiled(const GemmArgs<T>& args, bool trans_a, bool trans_b) {
+  const dim3 grid = tile_grid(ceil_div(args.N, kSharedTile), ceil_div(args.M, kSharedTile), args.batch);
+  const dim3 block(kSharedTile, kSharedTile);
+  with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
+    constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
+    gemm_shared_tiled_kernel<T, ta, tb><<<grid, block, 0, stream()>>>(args);
+    check_launch("gemm_shared_tiled_kernel");
+  });
+}
+
+void launch_register_blocked(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
+  const dim3 grid = tile_grid(ceil_div(args.N, kRegTile), ceil_div(args.M, kRegTile), args.batch);
+  const bool vec_a = float4_friendly(args.A, args.lda, args.stride_a, args.batch);
+  const bool vec_b = float4_friendly(args.B, args.ldb, args.stride_b, args.batch);
+  const bool vec_c = float4_friendly(args.C, args.ldc, args.stride_c, args.batch);
+  with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
+    constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
+    gemm_register_blocked_kernel<ta, tb><<<grid, kRegThreads, 0, stream()>>>(args, vec_a, vec_b, vec_c);
+    check_launch("gemm_register_blocked_kernel");
+  });
+}
+
+void launch_warp_tiled(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
+  const dim3 grid = tile_grid(ceil_div(args.N, kWarpTile), ceil_div(args.M, kWarpTile), args.batch);
+  const bool vec_a = float4_friendly(args.A, args.lda, args.stride_a, args.batch);
+  const bool vec_b = float4_friendly(args.B, args.ldb, args.stride_b, args.batch);
+  const bool vec_c = float4_friendly(args.C, args.ldc, args.stride_c, args.batch);
+  with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
+    constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
+    gemm_warp_tiled_kernel<ta, tb><<<grid, kWarpThreads, 0, stream()>>>(args, vec_a, vec_b, vec_c);
+    check_launch("gemm_warp_tiled_kernel");
+  });
+}
+
+// The hand-written path for both element types: checks, the empty cases, then one rung.
+template <typename T>
+void run_handwritten(GemmRung rung, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                     T alpha, const T* A, int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b,
+                     T beta, T* C, int64_t ldc, int64_t stride_c) {
+  SC_CHECK(batch >= 0 && M >= 0 && N >= 0 && K >= 0, "gemm: negative size (batch ", batch, ", M ", M, ", N ", N,
+           ", K ", K, ")");
+  if (batch == 0 || M == 0 || N == 0) return;
+  if (K == 0) return gemm_path::scale_only<T>(batch, M, N, beta, C, ldc, stride_c);
+  const GemmArgs<T> args{batch, M, N, K, alpha, beta, A, lda, stride_a, B, ldb, stride_b, C, ldc, stride_c};
+  if constexpr (std::is_same_v<T, float>) {
+    switch (rung) {
+      case GemmRung::Naive: return launch_naive(args, trans_a, trans_b);
+      case GemmRung::SharedTiled: return launch_shared_tiled(args, trans_a, trans_b);
+      case GemmRung::RegisterBlocked: return launch_register_blocked(args, trans_a, trans_b);
+      case GemmRung::WarpTiled: return launch_warp_tiled(args, trans_a, trans_b);
+    }
+  } else {  // float64: the templated rungs only; the register and warp rungs are float32
+    if (rung == GemmRung::Naive) return launch_naive(args, trans_a, trans_b);
+    return launch_shared_tiled(args, trans_a, trans_b);
+  }
+}
+
+GemmRung& rung_slot() {
+  static GemmRung rung = [] {
+    const char* v = std::getenv("SC_GEMM_RUNG");
+    return (v && *v) ? parse_gemm_rung(v) : GemmRung::WarpTiled;
+  }();
+  return rung;
+}
+
+}  // namespace
+
+GemmRung gemm_rung() { return rung_slot(); }
+void set_gemm_rung(GemmRung rung) { rung_slot() = rung; }
+
+const char* gemm_rung_name(GemmRung rung) {
+  switch (rung) {
+    case GemmRung::Naive: return "naive";
+    case GemmRung::SharedTiled: return "shared";
+    case GemmRung::RegisterBlocked: return "register";
+    case GemmRung::WarpTiled: return "warp";
+  }
+  return "unknown";
+}
+
+GemmRung parse_gemm_rung(const std::string& name) {
+  for (GemmRung r : {GemmRung::Naive, GemmRung::SharedTiled, GemmRung::RegisterBlocked, GemmRung::WarpTiled})
+    if (name == gemm_rung_name(r)) return r;
+  throw Error(detail::concat("unknown GEMM rung '", name,
+                             "': expected one of naive, shared, register, warp (slowest to fastest)"));
+}
+
+namespace gemm_path {
+
+void handwritten(GemmRung rung, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
+                 float alpha, const float* A, int64_t lda, int64_t stride_a, const float* B, int64_t ldb,
+                 int64_t stride_b, float beta, float* C, int64_t ldc, int64_t stride_c) {
+  run_handwritten<float>(rung, trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                         ldc, stride_c);
+}
+
+template <typename T>
+void scale_only(int64_t batch, int64_t M, int64_t N, T beta, T* C, int64_t ldc, int64_t stride_c) {
+  if (batch <= 0 || M <= 0 || N <= 0 || beta == T(1)) return;  // nothing to write
+  constexpr int kThreads = 256;
+  gemm_scale_kernel<T><<<grid_for(batch * M * N, kThreads), kThreads, 0, stream()>>>(batch, M, N, beta, C, ldc, stride_c);
+  check_launch("gemm_scale_kernel");
+}
+
+template void scale_only<float>(int64_t, int64_t, int64_t, float, float*, int64_t, int64_t);
+template void scale_only<double>(int64_t, int64_t, int64_t, double, double*, int64_t, int64_t);
+
+}  // namespace gemm_path
+
+template <typename T>
+void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
+                  int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
+                  int64_t stride_c) {
+  if (kernel_path() == KernelPath::Vendor)
+    return gemm_path::cublas<T>(trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                                ldc, stride_c);
+  run_handwritten<T>(gemm_rung(), trans_a, trans_b, batch, M, N, K, alpha, A, lda, stride_a, B, ldb, stride_b, beta, C,
+                     ldc, stride_c);
+}
+
+template <typename T>
+void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
+          int64_t ldb, T beta, T* C, int64_t ldc) {
+  gemm_batched<T>(trans_a, trans_b, 1, M, N, K, alpha, A, lda, 0, B, ldb, 0, beta, C, ldc, 0);
+}
+
+template void gemm<float>(bool, bool, int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, int64_t,
+                          float, float*, int64_t);
+template void gemm<double>(bool, bool, int64_t, int64_t, int64_t, double, const double*, int64_t, const double*,
+                           int64_t, double, double*, int64_t);
+template void gemm_batched<float>(bool, bool, int64_t, int64_t, int64_t, int64_t, float, const float*, int64_t, int64_t,
+                                  const float*, int64_t, int64_t, float, float*, int64_t, int64_t);
+template void gemm_batched<double>(bool, bool, int64_t, int64_t, int64_t, int64_t, double, const double*, int64_t,
+                                   int64_t, const double*, int64_t, int64_t, double, double*, int64_t, int64_t);
+
+}  // namespace sc::kernels::cuda
