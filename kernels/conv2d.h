@@ -16,8 +16,8 @@
 //   grad bias     db[o]      = sum_{n,p} dy[n,o,p]
 //
 // Every pointer is to a contiguous buffer in the layout above; outputs are fully
-// written (never accumulated into). The CUDA versions, with the same signatures in
-// sc::kernels::cuda, arrive with the CUDA backend.
+// written (never accumulated into). The CUDA versions have the same signatures, in
+// sc::kernels::cuda (at the end of this file).
 #include <cstdint>
 
 namespace sc::kernels {
@@ -72,3 +72,42 @@ template <typename T>
 void col2im(const T* col, T* x_img, const Conv2dShape& s);
 
 }  // namespace sc::kernels::cpu
+
+namespace sc::kernels::cuda {
+
+// The CUDA versions: same contract as the CPU ones above, with device pointers. Each call
+// picks its path from kernel_path() (kernels/cuda_backend.h):
+//   Handwritten (default) - implicit GEMM (kernels/cuda/conv2d.cu): the GEMM of the CPU
+//                           version, with the im2col matrix never stored: each tile of it
+//                           is gathered from x (or dy) straight into shared memory.
+//   Vendor                - cuDNN (kernels/cuda/vendor/cudnn_conv.cu), FP32 FMA math (no TF32)
+//                           and, for the backward kernels, a deterministic algorithm.
+// The backward kernels give the same bits on every run (fixed-order reductions, no atomics).
+// grad_bias always uses the hand-written reduction (it is a plain per-channel sum).
+template <typename T>
+void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_input(const T* grad_y, const T* weight, T* grad_x, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const Conv2dShape& s);
+template <typename T>
+void conv2d_backward_bias(const T* grad_y, T* grad_bias, const Conv2dShape& s);
+
+// The single paths, whatever kernel_path() says: for tests and benchmarks that compare them.
+namespace conv_path {
+template <typename T>
+void handwritten_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dShape& s);
+template <typename T>
+void handwritten_backward_input(const T* grad_y, const T* weight, T* grad_x, const Conv2dShape& s);
+template <typename T>
+void handwritten_backward_weight(const T* grad_y, const T* x, T* grad_weight, const Conv2dShape& s);
+
+template <typename T>
+void cudnn_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dShape& s);
+template <typename T>
+void cudnn_backward_input(const T* grad_y, const T* weight, T* grad_x, const Conv2dShape& s);
+template <typename T>
+void cudnn_backward_weight(const T* grad_y, const T* x, T* grad_weight, const Conv2dShape& s);
+}  // namespace conv_path
+
+}  // namespace sc::kernels::cuda

@@ -63,7 +63,12 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                                         out.data<T>(), s);
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("conv2d");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("conv2d", dispatch_float(x.dtype(), "conv2d", [&]<typename T>() {
+        kernels::cuda::conv2d_forward<T>(xc.data<T>(), wc.data<T>(), bc.defined() ? bc.data<T>() : nullptr,
+                                         out.data<T>(), s);
+      }));
+      break;
   }
 
   if (any_requires_grad({x, weight, bias})) {
@@ -85,7 +90,14 @@ Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const C
                    if (need_b) kernels::cpu::conv2d_backward_bias<T>(g.data<T>(), gb.data<T>(), s);
                  });
                  break;
-               case Device::CUDA: detail::no_cuda_kernel("conv2d backward");
+               case Device::CUDA:
+                 SC_CUDA_BRANCH("conv2d backward", dispatch_float(g.dtype(), "conv2d backward", [&]<typename T>() {
+                   namespace kc = kernels::cuda;
+                   if (need_x) kc::conv2d_backward_input<T>(g.data<T>(), sw.get().data<T>(), gx.data<T>(), s);
+                   if (need_w) kc::conv2d_backward_weight<T>(g.data<T>(), sx.get().data<T>(), gw.data<T>(), s);
+                   if (need_b) kc::conv2d_backward_bias<T>(g.data<T>(), gb.data<T>(), s);
+                 }));
+                 break;
              }
              return std::vector<Tensor>{gx, gw, gb};
            });
