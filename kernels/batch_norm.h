@@ -9,8 +9,7 @@
 // gamma and beta may be null (no affine transform: gamma = 1, beta = 0). Channels run in
 // parallel (OpenMP); each channel's sums accumulate in double.
 //
-// The CUDA versions (kernels/cuda/batch_norm.cu) with the same signatures arrive with the
-// CUDA backend.
+// The CUDA versions (kernels/cuda/batch_norm.cu, below) have the same signatures and contract.
 #include <cstdint>
 
 namespace sc::kernels::cpu {
@@ -42,3 +41,58 @@ void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t 
                          const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
 
 }  // namespace sc::kernels::cpu
+
+// CUDA versions of the three kernels above: same arguments and contract, every pointer on the
+// device. They pick the implementation from kernel_path() (kernels/cuda_backend.h):
+// Handwritten (the default) runs ours, Vendor runs cuDNN. Our kernels are bit-for-bit
+// deterministic run to run: each channel is split into a fixed set of chunks whose partial
+// sums (in double) are combined in a fixed order, with no floating-point atomics.
+// cuDNN's backward only has the training-mode formula, so an evaluation-mode backward always
+// runs our kernel.
+namespace sc::kernels::cuda {
+
+template <typename T>
+void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
+                              double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var);
+template <typename T>
+void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                             const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
+                             T* save_invstd);
+template <typename T>
+void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                         const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+
+// Each implementation by name, whatever kernel_path() says: for tests and benchmarks that
+// compare them. Same arguments as above.
+namespace bn_path {
+
+// kernels/cuda/batch_norm.cu
+template <typename T>
+void handwritten_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
+                               double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var);
+template <typename T>
+void handwritten_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                              const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
+                              T* save_invstd);
+template <typename T>
+void handwritten_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                          const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+
+// kernels/cuda/vendor/cudnn_batch_norm.cu: cudnnBatchNormalizationForwardTraining /
+// ForwardInference / Backward in CUDNN_BATCHNORM_SPATIAL mode, x described as [N, C, HW, 1].
+// Null gamma / beta become ones / zeros, null gradients go to scratch buffers. The backward
+// reuses the saved mean and invstd; it throws for training == false (cuDNN has no
+// evaluation-mode backward: use handwritten_backward).
+template <typename T>
+void cudnn_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
+                         double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var);
+template <typename T>
+void cudnn_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                        const T* running_mean, const T* running_var, double eps, T* y, T* save_mean, T* save_invstd);
+template <typename T>
+void cudnn_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* save_mean,
+                    const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+
+}  // namespace bn_path
+
+}  // namespace sc::kernels::cuda

@@ -11,8 +11,8 @@
 //         element of the window g / (KH*KW).
 //   global average: y[n,c] = mean of the plane; the backward spreads g / (H*W).
 //
-// Pointers are to contiguous buffers; outputs are fully written. The CUDA versions, with
-// the same signatures in sc::kernels::cuda, arrive with the CUDA backend.
+// Pointers are to contiguous buffers; outputs are fully written. The CUDA versions
+// (kernels/cuda/pool.cu) have the same signatures in sc::kernels::cuda, below.
 #include <cstdint>
 
 namespace sc::kernels {
@@ -51,3 +51,26 @@ template <typename T>
 void global_avg_pool2d_backward(const T* grad_y, T* grad_x, int64_t planes, int64_t plane_size);
 
 }  // namespace sc::kernels::cpu
+
+// CUDA versions of the kernels above: same arguments and contract, every pointer on the device.
+// The forwards run one thread per output element. The max and average backwards run one
+// thread per input element that gathers from the few windows covering it, in the order the
+// CPU kernel scatters, so they need no atomics and give the CPU's bits.
+namespace sc::kernels::cuda {
+
+template <typename T>
+void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s);
+template <typename T>
+void max_pool2d_backward(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s);
+
+template <typename T>
+void avg_pool2d_forward(const T* x, T* y, const Pool2dShape& s);
+template <typename T>
+void avg_pool2d_backward(const T* grad_y, T* grad_x, const Pool2dShape& s);
+
+template <typename T>
+void global_avg_pool2d_forward(const T* x, T* y, int64_t planes, int64_t plane_size);
+template <typename T>
+void global_avg_pool2d_backward(const T* grad_y, T* grad_x, int64_t planes, int64_t plane_size);
+
+}  // namespace sc::kernels::cuda

@@ -1,4 +1,5 @@
-// Batch normalisation: dedicated forward and backward kernels (kernels/cpu/batch_norm.cpp).
+// Batch normalisation: dedicated forward and backward kernels (kernels/batch_norm.h: CPU in
+// kernels/cpu/batch_norm.cpp, CUDA in kernels/cuda/batch_norm.cu or cuDNN).
 // The op checks its inputs, views x as [N, C, HW], picks the training or evaluation kernel,
 // updates the running statistics in place (training) and records one backward node for
 // x, weight and bias.
@@ -64,36 +65,51 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
   // The per-channel mean and 1/sqrt(var + eps) the forward used: what the backward needs.
   Tensor save_mean = empty({C}, x.dtype(), x.device()), save_invstd = empty({C}, x.dtype(), x.device());
 
-  switch (x.device()) {
-    case Device::CPU:
-      dispatch_float(x.dtype(), kOp, [&]<typename T>() {
-        if (!training) {
-          Tensor rm = contiguous(running_mean.detach()), rv = contiguous(running_var.detach());
+  const Device device = x.device();
+  dispatch_float(x.dtype(), kOp, [&]<typename T>() {
+    if (!training) {
+      Tensor rm = contiguous(running_mean.detach()), rv = contiguous(running_var.detach());
+      switch (device) {
+        case Device::CPU:
           kernels::cpu::batch_norm_forward_eval<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta),
-                                                   rm.data<T>(), rv.data<T>(), eps, out.data<T>(),
-                                                   save_mean.data<T>(), save_invstd.data<T>());
-          return;
-        }
-        // The kernel updates contiguous running statistics in place; a strided one is
-        // updated through a contiguous copy written back with copy_.
-        Tensor rm = contiguous_or_undefined(running_mean), rv = contiguous_or_undefined(running_var);
+                                                   rm.data<T>(), rv.data<T>(), eps, out.data<T>(), save_mean.data<T>(),
+                                                   save_invstd.data<T>());
+          break;
+        case Device::CUDA:
+          SC_CUDA_BRANCH(kOp, kernels::cuda::batch_norm_forward_eval<T>(
+                                  xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), rm.data<T>(),
+                                  rv.data<T>(), eps, out.data<T>(), save_mean.data<T>(), save_invstd.data<T>()));
+          break;
+      }
+      return;
+    }
+    // The kernel updates contiguous running statistics in place; a strided one is
+    // updated through a contiguous copy written back with copy_.
+    Tensor rm = contiguous_or_undefined(running_mean), rv = contiguous_or_undefined(running_var);
+    T* rm_ptr = rm.defined() ? rm.data<T>() : nullptr;
+    T* rv_ptr = rv.defined() ? rv.data<T>() : nullptr;
+    switch (device) {
+      case Device::CPU:
         kernels::cpu::batch_norm_forward_train<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta),
                                                   eps, momentum, out.data<T>(), save_mean.data<T>(),
-                                                  save_invstd.data<T>(), rm.defined() ? rm.data<T>() : nullptr,
-                                                  rv.defined() ? rv.data<T>() : nullptr);
-        if (!running_mean.defined()) return;
-        NoGradGuard no_grad;  // a statistics update, never part of the graph
-        for (auto [running, updated] : {std::pair{running_mean, rm}, std::pair{running_var, rv}}) {
-          if (&updated.storage() == &running.storage()) {
-            running.storage().bump_version();  // written in place: graphs holding it must notice
-          } else {
-            running.copy_(updated);  // copy_ bumps the version itself
-          }
-        }
-      });
-      break;
-    case Device::CUDA: detail::no_cuda_kernel(kOp);
-  }
+                                                  save_invstd.data<T>(), rm_ptr, rv_ptr);
+        break;
+      case Device::CUDA:
+        SC_CUDA_BRANCH(kOp, kernels::cuda::batch_norm_forward_train<T>(
+                                xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), eps, momentum,
+                                out.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), rm_ptr, rv_ptr));
+        break;
+    }
+    if (!running_mean.defined()) return;
+    NoGradGuard no_grad;  // a statistics update, never part of the graph
+    for (auto [running, updated] : {std::pair{running_mean, rm}, std::pair{running_var, rv}}) {
+      if (&updated.storage() == &running.storage()) {
+        running.storage().bump_version();  // written in place: graphs holding it must notice
+      } else {
+        running.copy_(updated);  // copy_ bumps the version itself
+      }
+    }
+  });
 
   if (any_requires_grad({x, weight, bias})) {
     const bool need_x = x.requires_grad();
@@ -109,17 +125,22 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
              Tensor dx = need_x ? empty(xs.shape(), xs.dtype(), xs.device()) : Tensor();
              Tensor dgamma = need_weight ? empty({C}, xs.dtype(), xs.device()) : Tensor();
              Tensor dbeta = need_bias ? empty({C}, xs.dtype(), xs.device()) : Tensor();
-             switch (xs.device()) {
-               case Device::CPU:
-                 dispatch_float(xs.dtype(), "batch_norm backward", [&]<typename T>() {
-                   auto out_ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+             dispatch_float(xs.dtype(), "batch_norm backward", [&]<typename T>() {
+               auto out_ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
+               switch (xs.device()) {
+                 case Device::CPU:
                    kernels::cpu::batch_norm_backward<T>(xs.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam),
                                                         mean.data<T>(), invstd.data<T>(), training, out_ptr(dx),
                                                         out_ptr(dgamma), out_ptr(dbeta));
-                 });
-                 break;
-               case Device::CUDA: detail::no_cuda_kernel("batch_norm backward");
-             }
+                   break;
+                 case Device::CUDA:
+                   SC_CUDA_BRANCH("batch_norm backward",
+                                  kernels::cuda::batch_norm_backward<T>(
+                                      xs.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam), mean.data<T>(),
+                                      invstd.data<T>(), training, out_ptr(dx), out_ptr(dgamma), out_ptr(dbeta)));
+                   break;
+               }
+             });
              return std::vector<Tensor>{dx, dgamma, dbeta};
            });
   }

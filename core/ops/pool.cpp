@@ -50,7 +50,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
         kernels::cpu::max_pool2d_forward<T>(xc.data<T>(), out.data<T>(), argmax.data<int64_t>(), s);
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("max_pool2d");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("max_pool2d", dispatch_float(x.dtype(), "max_pool2d", [&]<typename T>() {
+        kernels::cuda::max_pool2d_forward<T>(xc.data<T>(), out.data<T>(), argmax.data<int64_t>(), s);
+      }));
+      break;
   }
   if (any_requires_grad({x})) {
     // d max / d x_i is 1 for the window's argmax and 0 elsewhere.
@@ -63,7 +67,11 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
             kernels::cpu::max_pool2d_backward<T>(g.data<T>(), sa.get().data<int64_t>(), gx.data<T>(), s);
           });
           break;
-        case Device::CUDA: detail::no_cuda_kernel("max_pool2d backward");
+        case Device::CUDA:
+          SC_CUDA_BRANCH("max_pool2d backward", dispatch_float(g.dtype(), "max_pool2d backward", [&]<typename T>() {
+            kernels::cuda::max_pool2d_backward<T>(g.data<T>(), sa.get().data<int64_t>(), gx.data<T>(), s);
+          }));
+          break;
       }
       return std::vector<Tensor>{gx};
     });
@@ -81,7 +89,11 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
         kernels::cpu::avg_pool2d_forward<T>(xc.data<T>(), out.data<T>(), s);
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel("avg_pool2d");
+    case Device::CUDA:
+      SC_CUDA_BRANCH("avg_pool2d", dispatch_float(x.dtype(), "avg_pool2d", [&]<typename T>() {
+        kernels::cuda::avg_pool2d_forward<T>(xc.data<T>(), out.data<T>(), s);
+      }));
+      break;
   }
   if (any_requires_grad({x})) {
     // Each window element gets 1 / (KH*KW) of the window's gradient; nothing else is needed.
@@ -93,7 +105,11 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
           dispatch_float(g.dtype(), "avg_pool2d backward",
                          [&]<typename T>() { kernels::cpu::avg_pool2d_backward<T>(g.data<T>(), gx.data<T>(), s); });
           break;
-        case Device::CUDA: detail::no_cuda_kernel("avg_pool2d backward");
+        case Device::CUDA:
+          SC_CUDA_BRANCH("avg_pool2d backward", dispatch_float(g.dtype(), "avg_pool2d backward", [&]<typename T>() {
+            kernels::cuda::avg_pool2d_backward<T>(g.data<T>(), gx.data<T>(), s);
+          }));
+          break;
       }
       return std::vector<Tensor>{gx};
     });
@@ -115,7 +131,11 @@ Tensor global_avg_pool2d(const Tensor& x) {
         kernels::cpu::global_avg_pool2d_forward<T>(xc.data<T>(), out.data<T>(), planes, plane_size);
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel(op);
+    case Device::CUDA:
+      SC_CUDA_BRANCH(op, dispatch_float(x.dtype(), op, [&]<typename T>() {
+        kernels::cuda::global_avg_pool2d_forward<T>(xc.data<T>(), out.data<T>(), planes, plane_size);
+      }));
+      break;
   }
   if (any_requires_grad({x})) {
     // d mean / d x_i = 1 / (H*W) for every element of the plane.
@@ -128,7 +148,12 @@ Tensor global_avg_pool2d(const Tensor& x) {
             kernels::cpu::global_avg_pool2d_backward<T>(g.data<T>(), gx.data<T>(), planes, plane_size);
           });
           break;
-        case Device::CUDA: detail::no_cuda_kernel("global_avg_pool2d backward");
+        case Device::CUDA:
+          SC_CUDA_BRANCH("global_avg_pool2d backward",
+                         dispatch_float(g.dtype(), "global_avg_pool2d backward", [&]<typename T>() {
+                           kernels::cuda::global_avg_pool2d_backward<T>(g.data<T>(), gx.data<T>(), planes, plane_size);
+                         }));
+          break;
       }
       return std::vector<Tensor>{gx};
     });
