@@ -6,8 +6,8 @@
 // at o * dim * inner + j * inner + i, and one kernel serves every dim. Each (o, i) column
 // is max-subtracted before exp, so large inputs (1000, 1001) do not overflow.
 //
-// The CUDA versions (kernels/cuda/softmax.cu) with the same signatures arrive with the
-// CUDA backend.
+// The CUDA versions (kernels/cuda/softmax.cu, namespace sc::kernels::cuda below) honour the
+// same contracts on device pointers.
 #include <cstdint>
 
 namespace sc::kernels::cpu {
@@ -38,3 +38,26 @@ void cross_entropy_backward(const T* logits, const int64_t* targets, const T* ro
                             int64_t rows, int64_t classes, const T* grad_loss, T* dlogits);
 
 }  // namespace sc::kernels::cpu
+
+// The same four functions on the GPU (kernels/cuda/softmax.cu): every pointer is device
+// memory (grad_loss too: it is read on the device, so nothing waits for the host). Only
+// `cross_entropy_forward` needs scratch (rows doubles for the per-row losses, summed by one
+// block in a fixed order). Results are the same bits from run to run (no atomics); they
+// differ from the CPU's by float rounding (the CPU sums in double, the GPU in the input's type).
+namespace sc::kernels::cuda {
+
+template <typename T>
+void softmax_forward(const T* x, int64_t outer, int64_t dim, int64_t inner, bool log, T* y);
+
+template <typename T>
+void softmax_backward(const T* y, const T* dy, int64_t outer, int64_t dim, int64_t inner, bool log, T* dx);
+
+template <typename T>
+void cross_entropy_forward(const T* logits, const int64_t* targets, int64_t rows, int64_t classes, T* row_max,
+                           T* row_log_sum, T* loss);
+
+template <typename T>
+void cross_entropy_backward(const T* logits, const int64_t* targets, const T* row_max, const T* row_log_sum,
+                            int64_t rows, int64_t classes, const T* grad_loss, T* dlogits);
+
+}  // namespace sc::kernels::cuda

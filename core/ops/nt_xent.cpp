@@ -1,7 +1,8 @@
 // SimCLR's NT-Xent loss in two steps:
 //   zn = normalize(z, 1)                 a composite op: its backward comes for free;
 //   loss = nt_xent_normalized(zn, t)     a dedicated op with its own forward and backward
-//                                        kernels (kernels/cpu/nt_xent.cpp).
+//                                        kernels (kernels/cpu/nt_xent.cpp, and the fused
+//                                        kernels/cuda/nt_xent.cu that never stores S).
 #include <cmath>
 
 #include "core/ops.h"
@@ -19,39 +20,53 @@ Tensor nt_xent_normalized(const Tensor& zn, double temperature) {
   const double inv_temperature = 1.0 / temperature;
   Tensor zc = contiguous(zn.detach());
   Tensor loss = empty({}, zn.dtype(), zn.device());
-  // S = zn zn^T / t is kept for the backward: on CPU its rows * rows values cost less than
-  // a second GEMM. A CUDA kernel may recompute it instead. Each row's log-sum-exp, as
-  // row_max + row_log_sum, is the O(rows) part.
-  Tensor sim = empty({rows, rows}, zn.dtype(), zn.device());
+  // Each row's log-sum-exp, as row_max + row_log_sum, is the O(rows) part kept for the backward.
   Tensor row_max = empty({rows}, zn.dtype(), zn.device());
   Tensor row_log_sum = empty({rows}, zn.dtype(), zn.device());
+  // CPU: S = zn zn^T / t is kept for the backward; its rows * rows values cost less than a
+  // second GEMM. CUDA: the fused kernels recompute S tile by tile and never store it.
+  Tensor sim;
   switch (zn.device()) {
     case Device::CPU:
+      sim = empty({rows, rows}, zn.dtype(), zn.device());
       dispatch_float(zn.dtype(), op, [&]<typename T>() {
         kernels::cpu::nt_xent_forward<T>(zc.data<T>(), rows, d, inv_temperature, sim.data<T>(), row_max.data<T>(),
                                          row_log_sum.data<T>(), loss.data<T>());
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel(op);
+    case Device::CUDA:
+      SC_CUDA_BRANCH(op, dispatch_float(zn.dtype(), op, [&]<typename T>() {
+        kernels::cuda::nt_xent_forward<T>(zc.data<T>(), rows, d, inv_temperature, row_max.data<T>(),
+                                          row_log_sum.data<T>(), loss.data<T>());
+      }));
+      break;
   }
   if (any_requires_grad({zn})) {
     // dS[i, k] = (softmax_{k != i}(S[i, :]) - [k == pos(i)]) * g / rows;  dzn = (dS + dS^T) zn / t
+    // (sim is undefined on CUDA: the fused backward recomputes S from zn.)
     record(op, loss, {zn},
            [rows, d, inv_temperature, sz = SavedTensor(zc), ssim = SavedTensor(sim), smax = SavedTensor(row_max),
             slog_sum = SavedTensor(row_log_sum)](const Tensor& g) {
              Tensor z = sz.get(), s = ssim.get(), m = smax.get(), log_sum = slog_sum.get();
              Tensor gc = contiguous(g);
-             Tensor workspace = empty({rows, rows}, z.dtype(), z.device());
              Tensor dz = empty({rows, d}, z.dtype(), z.device());
              switch (z.device()) {
-               case Device::CPU:
+               case Device::CPU: {
+                 Tensor workspace = empty({rows, rows}, z.dtype(), z.device());
                  dispatch_float(z.dtype(), "nt_xent_normalized backward", [&]<typename T>() {
                    kernels::cpu::nt_xent_backward<T>(z.data<T>(), s.data<T>(), m.data<T>(), log_sum.data<T>(), rows, d,
                                                      inv_temperature, gc.data<T>(), workspace.data<T>(),
                                                      dz.data<T>());
                  });
                  break;
-               case Device::CUDA: detail::no_cuda_kernel("nt_xent_normalized backward");
+               }
+               case Device::CUDA:
+                 SC_CUDA_BRANCH("nt_xent_normalized backward",
+                                dispatch_float(z.dtype(), "nt_xent_normalized backward", [&]<typename T>() {
+                                  kernels::cuda::nt_xent_backward<T>(z.data<T>(), m.data<T>(), log_sum.data<T>(), rows,
+                                                                     d, inv_temperature, gc.data<T>(), dz.data<T>());
+                                }));
+                 break;
              }
              return std::vector<Tensor>{dz};
            });

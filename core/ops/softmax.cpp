@@ -1,5 +1,6 @@
 // The softmax family: softmax, log_softmax, cross_entropy (dedicated kernels, forward and
-// backward, in kernels/cpu/softmax.cpp) and normalize (a composite of other ops).
+// backward, in kernels/cpu/softmax.cpp and kernels/cuda/softmax.cu) and normalize (a
+// composite of other ops).
 #include <cmath>
 
 #include "core/ops.h"
@@ -31,15 +32,18 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log, const char* op) {
   dim = normalize_dim(dim, x.dim(), op);
   const SoftmaxGeometry geo = geometry_of(x.shape(), dim);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
+  Tensor xc = contiguous(x.detach());
   switch (x.device()) {
-    case Device::CPU: {
-      Tensor xc = contiguous(x.detach());
+    case Device::CPU:
       dispatch_float(x.dtype(), op, [&]<typename T>() {
         kernels::cpu::softmax_forward<T>(xc.data<T>(), geo.outer, geo.dim, geo.inner, log, out.data<T>());
       });
       break;
-    }
-    case Device::CUDA: detail::no_cuda_kernel(op);
+    case Device::CUDA:
+      SC_CUDA_BRANCH(op, dispatch_float(x.dtype(), op, [&]<typename T>() {
+        kernels::cuda::softmax_forward<T>(xc.data<T>(), geo.outer, geo.dim, geo.inner, log, out.data<T>());
+      }));
+      break;
   }
   if (any_requires_grad({x})) {
     // Both backwards need only the output:
@@ -56,7 +60,12 @@ Tensor softmax_impl(const Tensor& x, int64_t dim, bool log, const char* op) {
                                               dx.data<T>());
           });
           break;
-        case Device::CUDA: detail::no_cuda_kernel(op);
+        case Device::CUDA:
+          SC_CUDA_BRANCH(op, dispatch_float(y.dtype(), op, [&]<typename T>() {
+            kernels::cuda::softmax_backward<T>(y.data<T>(), gc.data<T>(), geo.outer, geo.dim, geo.inner, log,
+                                               dx.data<T>());
+          }));
+          break;
       }
       return std::vector<Tensor>{dx};
     });
@@ -84,7 +93,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   const int64_t rows = logits.shape()[0], classes = logits.shape()[1];
   SC_CHECK(rows > 0, op, ": the mean over N = 0 rows is undefined (logits ", logits.describe(), ")");
   SC_CHECK(classes > 0, op, ": logits ", logits.describe(), " have no classes");
-  // An index outside [0, C) would read outside the row: name the first bad one.
+  // An index outside [0, C) would read outside the row: name the first bad one. The check
+  // runs on the host; for CUDA targets to_vector copies them to the CPU first.
   const std::vector<int64_t> labels = targets.to_vector<int64_t>();
   for (int64_t r = 0; r < rows; ++r)
     SC_CHECK(labels[r] >= 0 && labels[r] < classes, op, ": target ", labels[r], " in row ", r,
@@ -103,7 +113,12 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
                                                row_log_sum.data<T>(), loss.data<T>());
       });
       break;
-    case Device::CUDA: detail::no_cuda_kernel(op);
+    case Device::CUDA:
+      SC_CUDA_BRANCH(op, dispatch_float(logits.dtype(), op, [&]<typename T>() {
+        kernels::cuda::cross_entropy_forward<T>(lc.data<T>(), tc.data<int64_t>(), rows, classes, row_max.data<T>(),
+                                                row_log_sum.data<T>(), loss.data<T>());
+      }));
+      break;
   }
   if (any_requires_grad({logits})) {
     // loss = mean_r [lse_r - logits[r, t_r]]  =>  dlogits = (softmax(logits) - onehot(t)) * g / N
@@ -120,7 +135,14 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
                                                            rows, classes, gc.data<T>(), dlogits.data<T>());
                  });
                  break;
-               case Device::CUDA: detail::no_cuda_kernel("cross_entropy backward");
+               case Device::CUDA:
+                 SC_CUDA_BRANCH("cross_entropy backward",
+                                dispatch_float(l.dtype(), "cross_entropy backward", [&]<typename T>() {
+                                  kernels::cuda::cross_entropy_backward<T>(l.data<T>(), t.data<int64_t>(), m.data<T>(),
+                                                                           log_sum.data<T>(), rows, classes,
+                                                                           gc.data<T>(), dlogits.data<T>());
+                                }));
+                 break;
              }
              return std::vector<Tensor>{dlogits};
            });
