@@ -179,4 +179,25 @@ Tensor nt_xent(const Tensor& z, double temperature);
 void set_num_threads(int n);
 int num_threads();
 
+// ---- fused optimizer steps (core/ops/optim.cpp) -----------------------------------
+// One parameter tensor's update in one pass over param, grad and state (the formulas:
+// kernels/optim.h; the optimizers that call these: nn/sgd.h, nn/adam.h, nn/lars.h).
+// They write param and the state in place, bump their storage versions, and record no
+// autograd: call them under NoGradGuard, as Optimizer::step does. All tensors must be
+// defined, float32 or float64, of one shape, dtype and device, contiguous, and not share
+// memory; anything else throws sc::Error naming the op and the tensor.
+//
+// first_step: the state tensor does not hold a value yet (it may be fresh from empty()); it
+// is written without being read. SGD: buf = g; LARS: the buffer starts at 0.
+// momentum_buffer may be undefined when momentum == 0 (SGD keeps no buffer then).
+void sgd_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, double lr, double weight_decay,
+               double momentum, double dampening, bool nesterov, bool first_step);
+// Adam, or AdamW with decoupled_weight_decay. step: t >= 1, this update's count; at t == 1
+// exp_avg and exp_avg_sq are written without being read (the moments start at 0).
+void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, int64_t step, double lr,
+                double beta1, double beta2, double eps, double weight_decay, bool decoupled_weight_decay);
+// LARS. adapt: false for a parameter excluded from weight decay and the trust ratio.
+void lars_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, double lr, double weight_decay,
+                double momentum, double eta, bool adapt, bool first_step);
+
 }  // namespace sc

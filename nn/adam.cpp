@@ -22,29 +22,21 @@ AdamW::AdamW(std::vector<ParamGroup> groups, AdamOptions options) : Adam("AdamW"
 std::vector<std::string> Adam::state_slots() const { return {"step", "exp_avg", "exp_avg_sq"}; }
 
 void Adam::update(const ParamGroup& group, const std::string&, Tensor param, const Tensor& grad, ParamState& state) {
-  const double beta1 = options_.beta1, beta2 = options_.beta2, lr = group.lr, wd = group.weight_decay;
-  if (state.empty()) {
-    state["exp_avg"] = zeros_like(param);
-    state["exp_avg_sq"] = zeros_like(param);
+  // One fused pass (core/ops.h, adam_step_) on the parameter's device. The moments are made on
+  // the first update; the kernel takes them as 0 then without reading them.
+  const bool first_step = state.empty();
+  Tensor exp_avg = first_step ? empty(param.shape(), param.dtype(), param.device()) : state.at("exp_avg");
+  Tensor exp_avg_sq = first_step ? empty(param.shape(), param.dtype(), param.device()) : state.at("exp_avg_sq");
+  const int64_t t = first_step ? 1 : static_cast<int64_t>(state.at("step").item()) + 1;
+  // The kernel reads flat arrays; a gradient may arrive as a view (e.g. expanded by sum's backward).
+  adam_step_(param, grad.contiguous(), exp_avg, exp_avg_sq, t, group.lr, options_.beta1, options_.beta2,
+             options_.eps, group.weight_decay, decoupled_weight_decay_);
+  // The state changes only once the step has run (a step that throws leaves it as it was).
+  if (first_step) {
+    state["exp_avg"] = exp_avg;
+    state["exp_avg_sq"] = exp_avg_sq;
   }
-  const int64_t t = increment_step(state);
-  Tensor& m = state["exp_avg"];
-  Tensor& v = state["exp_avg_sq"];
-
-  Tensor g = grad;
-  if (wd != 0) {
-    if (decoupled_weight_decay_)
-      param.copy_(param * (1 - lr * wd));  // AdamW: p = p * (1 - lr * wd)
-    else
-      g = grad + param * wd;  // Adam: g = grad + wd * p
-  }
-  m.copy_(m * beta1 + g * (1 - beta1));      // m = beta1 * m + (1 - beta1) * g
-  v.copy_(v * beta2 + g * g * (1 - beta2));  // v = beta2 * v + (1 - beta2) * g^2
-
-  const double bias_correction1 = 1 - std::pow(beta1, static_cast<double>(t));
-  const double bias_correction2 = 1 - std::pow(beta2, static_cast<double>(t));
-  const Tensor denom = sqrt(v) / std::sqrt(bias_correction2) + options_.eps;
-  param.copy_(param - m / denom * (lr / bias_correction1));  // p = p - lr / bc1 * m / denom
+  increment_step(state);
 }
 
 }  // namespace sc::nn

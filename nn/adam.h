@@ -11,7 +11,11 @@
 //   p = p - lr / (1 - beta1^t) * m / denom        (bias-corrected step)
 //
 // lr and weight_decay come from the parameter's group; betas and eps are AdamOptions.
-// State per parameter: "step" (int64 scalar t), "exp_avg" (m), "exp_avg_sq" (v).
+// State per parameter: "step" (int64 scalar t, on the CPU), "exp_avg" (m), "exp_avg_sq" (v).
+//
+// Each update is one fused pass over the parameter (adam_step_ in core/ops.h), on the
+// parameter's device; the moments are made on that device too, so construct the optimizer
+// after moving the model with Module::to(device), as in PyTorch.
 #include "nn/optimizer.h"
 
 namespace sc::nn {

@@ -29,22 +29,15 @@ bool LARS::excluded(const std::string& param_name) const {
 
 void LARS::update(const ParamGroup& group, const std::string& param_name, Tensor param, const Tensor& grad,
                   ParamState& state) {
+  // One fused step (core/ops.h, lars_step_) on the parameter's device: the norms of p and g,
+  // then the update. The buffer is made on the first update; the kernel takes it as 0 then.
   auto it = state.find("momentum_buffer");
-  if (it == state.end()) it = state.emplace("momentum_buffer", zeros_like(param)).first;
-  Tensor& v = it->second;
-
-  Tensor g = grad;
-  double scaled_lr = group.lr;
-  if (!excluded(param_name)) {
-    if (group.weight_decay != 0) g = grad + param * group.weight_decay;  // g = grad + wd * p
-    const double param_norm = sqrt(sum(param * param)).item();
-    const double grad_norm = sqrt(sum(g * g)).item();
-    // trust = eta * ||p|| / ||g||, or 1 when either norm is 0
-    const double trust = param_norm > 0 && grad_norm > 0 ? options_.eta * param_norm / grad_norm : 1.0;
-    scaled_lr *= trust;
-  }
-  v.copy_(v * options_.momentum + g * scaled_lr);  // v = momentum * v + lr * trust * g
-  param.copy_(param - v);                          // p = p - v
+  const bool first_step = it == state.end();
+  Tensor buffer = first_step ? empty(param.shape(), param.dtype(), param.device()) : it->second;
+  // The kernel reads flat arrays; a gradient may arrive as a view (e.g. expanded by sum's backward).
+  lars_step_(param, grad.contiguous(), buffer, group.lr, group.weight_decay, options_.momentum, options_.eta,
+             /*adapt=*/!excluded(param_name), first_step);
+  if (first_step) state.emplace("momentum_buffer", buffer);
 }
 
 }  // namespace sc::nn

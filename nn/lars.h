@@ -26,6 +26,11 @@
 //
 // lr and weight_decay come from the parameter's group; momentum, eta and the predicate
 // are LarsOptions. State per parameter: "momentum_buffer" (v).
+//
+// Each update is one fused step (lars_step_ in core/ops.h) on the parameter's device: the two
+// norms (double sums in a fixed order, so the same bits every run), then one pass over the
+// elements. The state is made on that device too, so construct the optimizer after moving the
+// model with Module::to(device), as in PyTorch.
 #include <functional>
 
 #include "nn/optimizer.h"

@@ -1,6 +1,8 @@
 #include "nn/module.h"
 
+#include <set>
 #include <sstream>
+#include <vector>
 
 namespace sc::nn {
 
@@ -220,6 +222,32 @@ void Module::to(DType dtype) {
   for (auto& [name, tensor] : parameters_) convert(tensor);
   for (auto& [name, tensor] : buffers_) convert(tensor);
   for (auto& [name, child] : children_) child->to(dtype);
+}
+
+void Module::to(Device device) {
+  SC_CHECK(device == Device::CPU || cuda_available(), describe(), ".to(", device_name(device),
+           "): moving the model needs the CUDA backend and a GPU: ", cuda_unavailable_reason());
+  NoGradGuard no_grad;
+  // Every registered tensor of the whole tree, once each (a tensor may be registered twice).
+  std::vector<Tensor> tensors;
+  std::set<const TensorImpl*> seen;
+  for (const auto& entries : {named_parameters(), named_buffers()})
+    for (const auto& [name, tensor] : entries)
+      if (tensor.device() != device && seen.insert(tensor.impl()).second) tensors.push_back(tensor);
+  // First all the copies (this is where a failure can happen), then repoint the TensorImpls,
+  // so every handle to a tensor (the layer's member, an optimizer's) sees it on the new device.
+  std::vector<Tensor> moved;
+  moved.reserve(tensors.size());
+  for (const Tensor& t : tensors) moved.push_back(t.detach().to(device).contiguous());
+  for (size_t i = 0; i < tensors.size(); ++i) {
+    TensorImpl* impl = tensors[i].impl();
+    impl->storage = moved[i].impl()->storage;
+    impl->shape = moved[i].shape();
+    impl->strides = moved[i].strides();
+    impl->offset = moved[i].offset();
+    impl->device = device;
+    impl->grad.reset();  // a gradient on the old device would no longer fit
+  }
 }
 
 std::string expected_shape_text(const std::vector<std::string>& dims) {

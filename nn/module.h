@@ -94,6 +94,13 @@ class Module {
   // buffers (num_batches_tracked) stay int64. The tensors are changed in place, so handles
   // held elsewhere (an optimizer's) see the new data, as with PyTorch's module.double().
   void to(DType dtype);
+  // Moves every parameter and buffer (integer buffers too) to `device`, in place as above:
+  // handles held elsewhere see the moved data, and parameters stay leaves with requires_grad
+  // (their gradients are dropped). Everything is copied before anything is repointed, so a
+  // failure (no GPU, out of memory) leaves the module as it was.
+  // Build the optimizer after this call, as in PyTorch: its state (momentum, moments) is made
+  // on the device the parameters have when it first steps, and stays there.
+  void to(Device device);
 
  protected:
   // Registration, in the order the state_dict will list things. Names must be non-empty,

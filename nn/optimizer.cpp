@@ -20,6 +20,7 @@ std::string join(const std::vector<std::string>& items) {
 
 Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups) : name_(std::move(name)), groups_(std::move(groups)) {
   size_t total = 0;
+  Device first_device = Device::CPU;
   for (size_t g = 0; g < groups_.size(); ++g) {
     const ParamGroup& group = groups_[g];
     SC_CHECK(group.names.size() == group.params.size(), name_, ": param group ", g, " has ", group.names.size(),
@@ -33,8 +34,10 @@ Optimizer::Optimizer(std::string name, std::vector<ParamGroup> groups) : name_(s
       SC_CHECK(p.defined(), name_, ": parameter '", param_name, "' is an undefined tensor");
       SC_CHECK(is_floating(p.dtype()), name_, ": parameter '", param_name, "' is ", p.describe(),
                "; parameters must be float32 or float64");
-      SC_CHECK(p.device() == Device::CPU, name_, ": parameter '", param_name, "' is ", p.describe(),
-               "; optimizers run on the CPU for now");
+      if (total == 0 && i == 0) first_device = p.device();
+      SC_CHECK(p.device() == first_device, name_, ": parameter '", param_name, "' is ", p.describe(),
+               " but the first parameter is on ", device_name(first_device), "; all parameters of one optimizer must be on one device (move the model with to() before "
+               "constructing the optimizer)");
       SC_CHECK(p.is_leaf() && p.requires_grad(), name_, ": parameter '", param_name,
                "' must be a leaf tensor with requires_grad (a tensor computed by an op gets no grad of its own)");
       where_[param_name] = {g, i};
@@ -147,11 +150,12 @@ void Optimizer::load_state_dict(const std::map<std::string, Tensor>& state) {
                "' must be an int64 scalar (the update count), got ", tensor.describe());
       SC_CHECK(tensor.item() >= 1, where, "entry '", entry, "' must be >= 1 (updates done), got ", tensor.item());
     } else {
-      SC_CHECK(tensor.shape() == param.shape() && tensor.dtype() == param.dtype() && tensor.device() == param.device(),
-               where, "entry '", entry, "' is ", tensor.describe(), " but parameter '", param_name, "' is ",
-               param.describe());
+      SC_CHECK(tensor.shape() == param.shape() && tensor.dtype() == param.dtype(), where, "entry '", entry, "' is ",
+               tensor.describe(), " but parameter '", param_name, "' is ", param.describe());
     }
-    loaded[param_name][slot] = tensor.clone();
+    // State follows its parameter's device (a checkpoint is read on the CPU); the step count
+    // stays on the CPU, where the update reads it.
+    loaded[param_name][slot] = slot == "step" ? tensor.to(Device::CPU).clone() : tensor.to(param.device()).clone();
   }
   for (const auto& [param_name, param_slots] : loaded)
     for (const std::string& slot : slots)

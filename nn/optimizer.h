@@ -28,7 +28,7 @@ namespace sc::nn {
 // A set of parameters updated with the same learning rate and weight decay.
 struct ParamGroup {
   std::vector<std::string> names;  // one per parameter, unique over all groups ("fc1.weight")
-  std::vector<Tensor> params;      // float leaf tensors with requires_grad, on the CPU
+  std::vector<Tensor> params;      // float leaf tensors with requires_grad, all on one device
   // Must be set (>= 0); NaN means "not set" and the optimizer refuses it.
   double lr = std::numeric_limits<double>::quiet_NaN();
   double weight_decay = 0.0;

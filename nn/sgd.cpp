@@ -24,22 +24,19 @@ std::vector<std::string> SGD::state_slots() const {
 
 void SGD::update(const ParamGroup& group, const std::string&, Tensor param, const Tensor& grad,
                  ParamState& state) {
-  const double momentum = options_.momentum;
-  // g = grad + weight_decay * p
-  Tensor g = group.weight_decay != 0 ? grad + param * group.weight_decay : grad;
-  Tensor direction = g;
-  if (momentum != 0) {
+  // One fused pass (core/ops.h, sgd_step_) on the parameter's device. The buffer is made on
+  // the first update and filled there with buf = g, so it starts uninitialised.
+  Tensor buffer;
+  bool first_step = false;
+  if (options_.momentum != 0) {
     auto it = state.find("momentum_buffer");
-    if (it == state.end()) {
-      it = state.emplace("momentum_buffer", g.clone()).first;  // first update: buf = g
-    } else {
-      Tensor& buf = it->second;
-      buf.copy_(buf * momentum + g * (1 - options_.dampening));  // buf = m * buf + (1 - dampening) * g
-    }
-    const Tensor& buf = it->second;
-    direction = options_.nesterov ? g + buf * momentum : buf;
+    first_step = it == state.end();
+    buffer = first_step ? empty(param.shape(), param.dtype(), param.device()) : it->second;
   }
-  param.copy_(param - direction * group.lr);  // p = p - lr * d
+  // The kernel reads flat arrays; a gradient may arrive as a view (e.g. expanded by sum's backward).
+  sgd_step_(param, grad.contiguous(), buffer, group.lr, group.weight_decay, options_.momentum, options_.dampening,
+            options_.nesterov, first_step);
+  if (first_step) state.emplace("momentum_buffer", buffer);
 }
 
 }  // namespace sc::nn

@@ -10,6 +10,10 @@
 // With momentum 0 there is no buffer and the update is p = p - lr * g.
 // lr and weight_decay come from the parameter's group; the rest is SGDOptions.
 // State per parameter: "momentum_buffer" (only when momentum > 0).
+//
+// Each update is one fused pass over the parameter (sgd_step_ in core/ops.h), on the
+// parameter's device; the state is made on that device too, so construct the optimizer after
+// moving the model with Module::to(device), as in PyTorch.
 #include "nn/optimizer.h"
 
 namespace sc::nn {
