@@ -133,6 +133,7 @@ int main(int argc, char** argv) {
                   r.checkpoint_path.c_str(), (std::filesystem::path(tc.out_dir) / "metrics.jsonl").c_str());
     } else if (eval_cmd->parsed()) {
       check_device(eval_device);
+      ec.device = eval_device;
       ec.baselines = !no_baselines;
       ec.verbose = true;
       std::printf("%s", evaluate_run(ec).table().c_str());

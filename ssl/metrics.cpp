@@ -21,7 +21,7 @@ std::vector<double> normalised_rows(const Tensor& z, const char* what, int64_t& 
            z.shape_string());
   SC_CHECK(dim >= 1, what, ": z has no columns: ", z.shape_string());
   NoGradGuard no_grad;
-  std::vector<double> values = z.detach().to(DType::Float64).contiguous().to_vector<double>();
+  std::vector<double> values = z.detach().to(Device::CPU).to(DType::Float64).contiguous().to_vector<double>();
   for (int64_t r = 0; r < rows; ++r) {
     double norm = 0.0;
     for (int64_t c = 0; c < dim; ++c) norm += values[r * dim + c] * values[r * dim + c];

@@ -91,6 +91,7 @@ EvalReport evaluate_run(const EvalConfig& config) {
   if (config.threads > 0) set_num_threads(config.threads);
   TrainConfig run_config;
   std::unique_ptr<SimCLR> model = load_trained_model(config.run, &run_config);
+  if (config.device == "cuda") model->to(Device::CUDA);
   const std::string data_path = config.data.empty() ? run_config.data : config.data;
   const int64_t train_subset = config.train_subset >= 0 ? config.train_subset : run_config.train_subset;
   const int64_t test_subset = config.test_subset >= 0 ? config.test_subset : run_config.test_subset;

@@ -27,6 +27,7 @@ struct EvalConfig {
   bool baselines = true;           // also the raw-pixel and random-encoder rows
   uint64_t seed = 0;               // the probe's shuffling
   int threads = 0;
+  std::string device = "cpu";      // where the encoder runs: cpu | cuda (the probe and kNN run on the CPU)
   bool verbose = false;            // print each row (with its timings) as it is done
 };
 

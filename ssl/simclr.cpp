@@ -40,7 +40,8 @@ Tensor SimCLR::forward(const Tensor& x) { return head->forward(encoder->forward(
 
 NamedTensors model_tensors(const nn::Module& model) {
   NamedTensors out;
-  for (const auto& [name, tensor] : model.state_dict()) out.emplace_back(name, tensor);
+  // Always CPU tensors: checkpoints and exports write host memory.
+  for (const auto& [name, tensor] : model.state_dict()) out.emplace_back(name, tensor.to(Device::CPU));
   return out;
 }
 
@@ -65,7 +66,8 @@ Tensor encode_dataset(SimCLR& model, const Dataset& dataset, int64_t batch_size)
     const int64_t count = std::min(batch_size, dataset.size() - start);
     indices.resize(count);
     std::iota(indices.begin(), indices.end(), start);
-    parts.push_back(model.encode(make_plain_batch(dataset, indices).images));
+    // Features come back to the CPU, where the evaluation (kNN, linear probe) runs.
+    parts.push_back(model.encode(make_plain_batch(dataset, indices).images.to(model.device())).to(Device::CPU));
   }
   model.train(was_training);
   return parts.size() == 1 ? contiguous(parts[0]) : concat(parts, 0);

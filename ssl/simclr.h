@@ -39,6 +39,8 @@ class SimCLR : public nn::Module {
   Tensor forward(const Tensor& x) override;
   // x -> h [N, feature_dim()]: the encoder alone.
   Tensor encode(const Tensor& x) { return encoder->forward(x); }
+  // Where the parameters live (Module::to(Device) moves them).
+  Device device() const { return parameters().front().device(); }
 
   int64_t feature_dim() const { return feature_dim_; }
   const ModelOptions& options() const { return options_; }

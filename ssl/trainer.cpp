@@ -193,9 +193,8 @@ TrainConfig config_from_json(const std::string& json) {
 
 void validate_config(const TrainConfig& c) {
   SC_CHECK(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda, got '", c.device, "'");
-  SC_CHECK(c.device != "cuda",
-           "--device cuda: the CUDA training backend is not built yet (the GPU kernels are a later issue); "
-           "use --device cpu");
+  SC_CHECK(c.device != "cuda" || cuda_available(), "--device cuda: ", cuda_unavailable_reason(),
+           "; use --device cpu");
   SC_CHECK(c.epochs >= 1, "--epochs must be >= 1, got ", c.epochs);
   SC_CHECK(c.max_steps >= 0, "--steps must be >= 0 (0: run all epochs), got ", c.max_steps);
   SC_CHECK(c.batch_size >= 2, "--batch-size must be >= 2 (NT-Xent needs other images as negatives), got ",
@@ -332,7 +331,8 @@ std::unique_ptr<nn::Optimizer> make_optimizer(const TrainConfig& c, SimCLR& mode
 template <typename T>
 bool all_finite(const Tensor& t) {
   const Tensor c = t.contiguous();
-  const T* p = c.data<T>();
+  const Tensor host = c.to(Device::CPU);
+  const T* p = host.data<T>();
   for (int64_t i = 0; i < c.numel(); ++i)
     if (!std::isfinite(p[i])) return false;
   return true;
@@ -435,7 +435,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, bool resume,
 
   Generator init_gen(model_init_seed(config.seed));
   SimCLR model(model_options(config, train_set.channels()), init_gen);
-  std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(config, model);
+  const Device device = config.device == "cuda" ? Device::CUDA : Device::CPU;
 
   LoaderOptions loader_options;
   loader_options.batch_size = config.batch_size;
@@ -452,10 +452,18 @@ TrainResult train(const TrainConfig& config, const TrainData& data, bool resume,
   fs::create_directories(config.out_dir);
   const std::string ckpt_path = checkpoint_path(config.out_dir);
   int64_t step = 0;
+  // The checkpoint is read into the CPU model; then the model moves to its device, and the
+  // optimizer is built on the moved parameters (its state follows them).
+  std::optional<Checkpoint> resumed;
   if (resume) {
     SC_CHECK(fs::exists(ckpt_path), "--resume: no checkpoint in '", config.out_dir, "' (expected ", ckpt_path, ")");
-    const Checkpoint ckpt = load_checkpoint(ckpt_path);
-    load_model_tensors(model, ckpt.model, ckpt_path);
+    resumed = load_checkpoint(ckpt_path);
+    load_model_tensors(model, resumed->model, ckpt_path);
+  }
+  if (device != Device::CPU) model.to(device);
+  std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(config, model);
+  if (resumed) {
+    const Checkpoint& ckpt = *resumed;
     optimizer->load_state_dict(std::map<std::string, Tensor>(ckpt.optimizer.begin(), ckpt.optimizer.end()));
     init_gen.set_state(ckpt.rng_state("model_init"));
     step = ckpt.step;
@@ -474,7 +482,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, bool resume,
     ckpt.step = at_step;
     ckpt.epoch = at_step / steps_per_epoch;
     ckpt.model = model_tensors(model);
-    for (const auto& [name, t] : optimizer->state_dict()) ckpt.optimizer.emplace_back(name, t);
+    for (const auto& [name, t] : optimizer->state_dict()) ckpt.optimizer.emplace_back(name, t.to(Device::CPU));
     ckpt.rng = {{"model_init", init_gen.state()}};
     save_checkpoint(ckpt_path, ckpt);
   };
@@ -507,7 +515,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, bool resume,
       const auto step_start = Clock::now();
       schedule.apply(*optimizer, step);
       optimizer->zero_grad();
-      const Tensor z = model.forward(batch->images);
+      const Tensor z = model.forward(batch->images.to(device));
       const Tensor loss = nt_xent(z, config.temperature);
       const double loss_value = loss.item();
       SC_CHECK(std::isfinite(loss_value), "training stopped at step ", step, " (epoch ", epoch, "): the loss is ",
