@@ -16,7 +16,8 @@ double cuda_worst_ratio(const Tensor& a, const Tensor& b, double atol, double rt
   for (int64_t i = 0; i < x.numel(); ++i) {
     if (std::isnan(px[i]) != std::isnan(py[i])) return std::numeric_limits<double>::infinity();
     if (std::isnan(px[i])) continue;
-    const double r = std::abs(px[i] - py[i]) / (atol + rtol * std::abs(py[i]));
+    const double diff = std::abs(px[i] - py[i]);
+    const double r = diff == 0 ? 0.0 : diff / (atol + rtol * std::abs(py[i]));  // equal values pass even at tolerance 0
     if (!(r <= worst)) worst = r;
   }
   return worst;

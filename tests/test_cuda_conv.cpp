@@ -139,11 +139,15 @@ void check_close(const Tensor& cuda, const Tensor& ref, double rtol, int64_t sum
   CHECK_MESSAGE(ratio <= 1.0, what, ": worst |cuda - reference| / tolerance = ", ratio);
 }
 
+// grad_weight_slack: cuDNN picks its own backward-filter algorithm, whose float32 rounding over
+// the long N*OH*OW sums is larger than a plain dot product's. On an H200 its grad weight came
+// within 1.05x of the tolerance against the CPU and 2.2x against our kernels (whose grad weight
+// meets the plain tolerance against the CPU), so comparisons with cuDNN allow 4x on that output.
 void check_all_close(const ConvOutputs& got, const ConvOutputs& ref, const kernels::Conv2dShape& s, double rtol,
-                     const std::string& label) {
+                     const std::string& label, double grad_weight_slack = 1.0) {
   check_close(got.y, ref.y, rtol, s.C * s.KH * s.KW, label + ": y");
   check_close(got.grad_x, ref.grad_x, rtol, s.O * s.KH * s.KW, label + ": grad x");
-  check_close(got.grad_w, ref.grad_w, rtol, s.N * s.OH * s.OW, label + ": grad weight");
+  check_close(got.grad_w, ref.grad_w, grad_weight_slack * rtol, s.N * s.OH * s.OW, label + ": grad weight");
   check_close(got.grad_b, ref.grad_b, rtol, s.N * s.OH * s.OW, label + ": grad bias");
 }
 
@@ -203,7 +207,8 @@ TEST_CASE("cuda: conv2d: forward and backward match the CPU through the op API, 
       KernelPathGuard guard(path);
       const ConvOutputs got = run_op(c, in, Device::CUDA);
       CHECK(got.y.device() == Device::CUDA);
-      check_all_close(got, ref, shape_of(c), 1e-5, std::string(path_name(path)) + " vs cpu");
+      check_all_close(got, ref, shape_of(c), 1e-5, std::string(path_name(path)) + " vs cpu",
+                      path == kc::KernelPath::Vendor ? 4.0 : 1.0);
     }
   }
 }
@@ -226,7 +231,7 @@ TEST_CASE("cuda: conv2d: the hand-written kernels match cuDNN, encoder-like shap
     const ConvInputs in = make_inputs(c, DType::Float32, seed++);
     const ConvOutputs mine = run_kernels(c, in, Path::Handwritten);
     const ConvOutputs vendor = run_kernels(c, in, Path::Cudnn);
-    check_all_close(mine, vendor, shape_of(c), 1e-5, "handwritten vs cudnn");
+    check_all_close(mine, vendor, shape_of(c), 1e-5, "handwritten vs cudnn", 4.0);
   }
 }
 

@@ -40,7 +40,9 @@ struct RunResult {
 // Runs case c on `device` with the given CPU inputs, and backpropagates sum(out * weights).
 RunResult run_case(const OpCase& c, const std::vector<Tensor>& cpu_inputs, const Tensor& cpu_weights, Device device) {
   std::vector<Tensor> inputs;
-  for (const Tensor& t : cpu_inputs) inputs.push_back(t.defined() ? t.to(device) : t);
+  // detach(): to() returns the tensor itself on its own device, and the CPU run must not mark
+  // the shared inputs as requiring grad (the CUDA copies would then not be leaves).
+  for (const Tensor& t : cpu_inputs) inputs.push_back(t.defined() ? t.to(device).detach() : t);
   for (int i : c.grad_inputs) inputs[static_cast<size_t>(i)].requires_grad_(true);
   RunResult r;
   r.out = c.run(inputs);
