@@ -229,6 +229,39 @@ TEST_CASE("cuda: gemm: every rung matches the CPU GEMM (all transposes, odd size
       }
 }
 
+// The warp rung has two shapes (kernels/cuda/gemm.cu): the 256-thread one for small
+// problems and a 128-thread "wide" one (8 x 16 outputs per thread) chosen once there are at
+// least as many 128 x 128 block tiles (times the batch) as SMs. The shapes above are all
+// below that, so these cases go past it: one large matrix (9 x 23 = 207 tiles) and a batch
+// of 300 small ones, with edges in M, N and K, every transpose, misaligned pointers and
+// alpha/beta. Tolerance as above (fp32, scaled with K).
+TEST_CASE("cuda: gemm: the warp rung's wide shape (many block tiles) matches the CPU GEMM") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  Generator gen(23);
+  for (int t = 0; t < 4; ++t) {
+    std::vector<GemmCase> cases;
+    GemmCase big;
+    big.trans_a = t & 1, big.trans_b = t & 2, big.M = 1030, big.N = 2900, big.K = 37;
+    cases.push_back(big);
+    GemmCase big_odd = big;
+    big_odd.pad_a = 3, big_odd.pad_b = 1, big_odd.pad_c = 2, big_odd.offset = 1, big_odd.alpha = 0.5,
+    big_odd.beta = -1.5;
+    cases.push_back(big_odd);
+    GemmCase many = big;
+    many.batch = 300, many.M = 37, many.N = 45, many.K = 19, many.aligned_strides = true, many.pad_c = 3;
+    cases.push_back(many);
+    GemmCase many_odd = many;
+    many_odd.offset = 1, many_odd.pad_a = 1, many_odd.broadcast_b = true, many_odd.alpha = 2.0, many_odd.beta = 1.0;
+    cases.push_back(many_odd);
+    for (const GemmCase& g : cases) {
+      const GemmBuffers buf = make_buffers(g, DType::Float32, gen);
+      check_close(run_rung(kc::GemmRung::WarpTiled, g, buf), reference(g, buf), atol_for(DType::Float32, g.K, g.alpha),
+                  rtol_for(DType::Float32), "warp rung, wide shape: " + g.describe());
+    }
+  }
+}
+
 TEST_CASE("cuda: gemm: K == 0 gives beta * C, and empty matrices are a no-op") {
   SC_SKIP_WITHOUT_CUDA();
   PoisonGuard poison;
@@ -370,6 +403,14 @@ TEST_CASE("cuda small: gemm: every rung, cuBLAS and float64 on tiny odd shapes")
                     rtol_for(DType::Float64), detail::concat("float64 rung ", kc::gemm_rung_name(rung), ": ", g.describe()));
       }
     }
+  for (int t = 0; t < 4; ++t) {  // the warp rung's wide shape: more block tiles (the batch) than SMs
+    GemmCase many;
+    many.trans_a = t & 1, many.trans_b = t & 2, many.batch = 300, many.M = 3, many.N = 9, many.K = 17;
+    many.offset = 1, many.beta = 0.5;
+    const GemmBuffers buf = make_buffers(many, DType::Float32, gen);
+    check_close(run_rung(kc::GemmRung::WarpTiled, many, buf), reference(many, buf),
+                atol_for(DType::Float32, many.K, many.alpha), rtol_for(DType::Float32), "wide: " + many.describe());
+  }
   GemmCase empty_k;  // the K == 0 kernel
   empty_k.M = 3, empty_k.N = 5, empty_k.K = 0, empty_k.beta = -2.0;
   const GemmBuffers buf = make_buffers(empty_k, DType::Float32, gen);

@@ -11,7 +11,8 @@
 //   4. WarpTiled        block tile -> warp tiles -> thread tiles, shared-memory reads free of
 //                       bank conflicts, and double buffering with asynchronous copies
 //                       (cp.async): the next tile is on its way while the current one is
-//                       multiplied.
+//                       multiplied. Two shapes: 8 x 8 outputs per thread for small problems,
+//                       8 x 16 (half the threads, twice the work each) for large ones.
 //
 // The contract is the one of kernels/gemm.h: C = alpha * op(A) * op(B) + beta * C on
 // row-major matrices, any M, N, K (edges are bounds-checked), all four transpose
@@ -432,27 +433,50 @@ __global__ void __launch_bounds__(kRegThreads)
 // step is enough. __launch_bounds__(256, 2) keeps the registers at or under 128 per thread
 // so two blocks share an SM (16 warps to switch between); with BK = 16 the extra copy
 // addresses would no longer fit and the compiler would spill.
-constexpr int kWarpTile = 128;  // block tile BM = BN
+// Two shapes of the same kernel (a config struct picks one):
+//   WarpTiledSmall: the tile above, 256 threads as 2 x 4 warps of 64 x 32, 8 x 8 outputs per
+//                   thread, two blocks per SM. Used when there are too few block tiles to
+//                   give every SM one (1024^2 has 64): its 8 warps per block fill an SM better.
+//   WarpTiledWide:  the same 128 x 128 block tile with 128 threads as 2 x 2 warps of 64 x 64,
+//                   so each thread owns 8 x 16 outputs (2 x 4 pieces). Twice the FMAs per
+//                   thread per step (1024 instead of 512) for the same fixed per-step costs
+//                   (wait, __syncthreads, loop, copy bookkeeping), so half of them per FMA,
+//                   and 6 float4 shared reads per 128 FMAs instead of 4 per 64 (a third fewer
+//                   per FMA). Edges are handled exactly as in the small shape (the same copy
+//                   and store helpers). The price is registers (128 accumulators;
+//                   up to 255 allowed, still two 128-thread blocks per SM) and fewer warps
+//                   per SM (8 instead of 16), which the 128 independent FMAs per k of each
+//                   thread should make up for (not yet measured against the small shape:
+//                   SC_GEMM_WARP_SHAPE=small|wide forces one, for benchmarks).
+struct WarpTiledSmall {
+  static constexpr int kTileN = 128, kWarpTileN = 32, kThreads = 256, kMinBlocks = 2;
+};
+struct WarpTiledWide {
+  static constexpr int kTileN = 128, kWarpTileN = 64, kThreads = 128, kMinBlocks = 2;
+};
+
+constexpr int kWarpTile = 128;  // block tile rows BM (both shapes)
 constexpr int kWarpBK = 8;
-constexpr int kWarpThreads = 256;
-constexpr int kWarpTileM = 64, kWarpTileN = 32;                  // one warp's piece of C
+constexpr int kWarpTileM = 64;                                   // rows of one warp's piece of C
 constexpr int kLaneRows = 8, kLaneCols = 4;                      // lanes of a warp, as a grid
 constexpr int kPieceRows = 4, kPieceCols = 4;                    // one piece of a thread tile
 constexpr int kPiecesM = kWarpTileM / (kLaneRows * kPieceRows);  // 2
-constexpr int kPiecesN = kWarpTileN / (kLaneCols * kPieceCols);  // 2
 constexpr int kThreadRows = kPiecesM * kPieceRows;               // 8
-constexpr int kThreadCols = kPiecesN * kPieceCols;               // 8
 static_assert(kLaneRows * kLaneCols == 32, "a warp is 32 lanes");
-static_assert((kWarpTile / kWarpTileM) * (kWarpTile / kWarpTileN) * 32 == kWarpThreads, "warps cover the tile");
 
-template <bool TransA, bool TransB>
-__global__ void __launch_bounds__(kWarpThreads, 2)
+template <typename Config, bool TransA, bool TransB>
+__global__ void __launch_bounds__(Config::kThreads, Config::kMinBlocks)
     gemm_warp_tiled_kernel(GemmArgs<float> p, bool vec_a, bool vec_b, bool vec_c) {
+  constexpr int kTileN = Config::kTileN, kWarpTileN = Config::kWarpTileN, kThreads = Config::kThreads;
+  constexpr int kPiecesN = kWarpTileN / (kLaneCols * kPieceCols);  // 2 (small) or 4 (wide)
+  constexpr int kThreadCols = kPiecesN * kPieceCols;               // 8 or 16
+  static_assert(kWarpTileN % (kLaneCols * kPieceCols) == 0, "whole pieces per warp");
+  static_assert((kWarpTile / kWarpTileM) * (kTileN / kWarpTileN) * 32 == kThreads, "warps cover the tile");
   __shared__ __align__(16) float a_tile[2][kWarpBK][kWarpTile + kTilePad];  // [buffer][k][i]
-  __shared__ __align__(16) float b_tile[2][kWarpBK][kWarpTile + kTilePad];  // [buffer][k][j]
+  __shared__ __align__(16) float b_tile[2][kWarpBK][kTileN + kTilePad];     // [buffer][k][j]
   const int tid = threadIdx.x;
   const int warp = tid / 32, lane = tid % 32;
-  const int warp_row = warp / (kWarpTile / kWarpTileN), warp_col = warp % (kWarpTile / kWarpTileN);
+  const int warp_row = warp / (kTileN / kWarpTileN), warp_col = warp % (kTileN / kWarpTileN);
   const int lane_row = lane / kLaneCols, lane_col = lane % kLaneCols;
   // This thread's first row / column inside the block tile; piece pm adds pm * 32 rows,
   // piece pn adds pn * 16 columns.
@@ -463,7 +487,7 @@ __global__ void __launch_bounds__(kWarpThreads, 2)
 
   const int64_t tiles_m = (p.M + kWarpTile - 1) / kWarpTile;
   const int64_t k_steps = (p.K + kWarpBK - 1) / kWarpBK;
-  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kWarpTile;
+  const int64_t n0 = static_cast<int64_t>(blockIdx.x) * kTileN;
   for (int64_t b = blockIdx.z; b < p.batch; b += gridDim.z) {
     const float* A = p.A + b * p.stride_a;
     const float* B = p.B + b * p.stride_b;
@@ -473,8 +497,8 @@ __global__ void __launch_bounds__(kWarpThreads, 2)
       float acc[kThreadRows][kThreadCols] = {};
 
       // Prologue: start copying the first tiles into buffer 0.
-      copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, !TransA>(a_tile[0], A, p.lda, m0, p.M, 0, p.K, vec_a, tid);
-      copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, TransB>(b_tile[0], B, p.ldb, n0, p.N, 0, p.K, vec_b, tid);
+      copy_tile_async<kWarpBK, kWarpTile, kThreads, !TransA>(a_tile[0], A, p.lda, m0, p.M, 0, p.K, vec_a, tid);
+      copy_tile_async<kWarpBK, kTileN, kThreads, TransB>(b_tile[0], B, p.ldb, n0, p.N, 0, p.K, vec_b, tid);
       __pipeline_commit();
 
       for (int64_t step = 0; step < k_steps; ++step) {
@@ -484,10 +508,10 @@ __global__ void __launch_bounds__(kWarpThreads, 2)
                                    // step - 1, so the other buffer is free to be overwritten.
         if (step + 1 < k_steps) {  // start the next tiles; they land while we multiply this one
           const int64_t k_next = (step + 1) * kWarpBK;
-          copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, !TransA>(a_tile[cur ^ 1], A, p.lda, m0, p.M, k_next, p.K,
-                                                                     vec_a, tid);
-          copy_tile_async<kWarpBK, kWarpTile, kWarpThreads, TransB>(b_tile[cur ^ 1], B, p.ldb, n0, p.N, k_next, p.K,
-                                                                    vec_b, tid);
+          copy_tile_async<kWarpBK, kWarpTile, kThreads, !TransA>(a_tile[cur ^ 1], A, p.lda, m0, p.M, k_next, p.K,
+                                                                 vec_a, tid);
+          copy_tile_async<kWarpBK, kTileN, kThreads, TransB>(b_tile[cur ^ 1], B, p.ldb, n0, p.N, k_next, p.K, vec_b,
+                                                             tid);
           __pipeline_commit();
         }
 #pragma unroll
@@ -566,16 +590,40 @@ void launch_register_blocked(const GemmArgs<float>& args, bool trans_a, bool tra
   });
 }
 
-void launch_warp_tiled(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
-  const dim3 grid = tile_grid(ceil_div(args.N, kWarpTile), ceil_div(args.M, kWarpTile), args.batch);
+template <typename Config>
+void launch_warp_tiled_as(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
+  const dim3 grid = tile_grid(ceil_div(args.N, Config::kTileN), ceil_div(args.M, kWarpTile), args.batch);
   const bool vec_a = float4_friendly(args.A, args.lda, args.stride_a, args.batch);
   const bool vec_b = float4_friendly(args.B, args.ldb, args.stride_b, args.batch);
   const bool vec_c = float4_friendly(args.C, args.ldc, args.stride_c, args.batch);
   with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
     constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
-    gemm_warp_tiled_kernel<ta, tb><<<grid, kWarpThreads, 0, stream()>>>(args, vec_a, vec_b, vec_c);
+    gemm_warp_tiled_kernel<Config, ta, tb><<<grid, Config::kThreads, 0, stream()>>>(args, vec_a, vec_b, vec_c);
     check_launch("gemm_warp_tiled_kernel");
   });
+}
+
+// The wide shape has half the warps per block, so it only pays when there are enough block
+// tiles to give every SM at least one (2048^2 has 256, 4096^2 has 1024; 1024^2 has only 64
+// and keeps the small shape, whose 8 warps per block fill each SM better). The env override
+// SC_GEMM_WARP_SHAPE=small|wide exists for benchmarks and tests of both shapes.
+enum class WarpShape { Auto, Small, Wide };
+WarpShape& warp_shape_override() {
+  static WarpShape shape = [] {
+    const char* v = std::getenv("SC_GEMM_WARP_SHAPE");
+    if (v && std::string(v) == "small") return WarpShape::Small;
+    if (v && std::string(v) == "wide") return WarpShape::Wide;
+    return WarpShape::Auto;
+  }();
+  return shape;
+}
+
+void launch_warp_tiled(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
+  const int64_t block_tiles = ceil_div(args.M, kWarpTile) * ceil_div(args.N, WarpTiledWide::kTileN) * args.batch;
+  const WarpShape shape = warp_shape_override();
+  const bool wide = shape == WarpShape::Wide || (shape == WarpShape::Auto && block_tiles >= sm_count());
+  if (wide) return launch_warp_tiled_as<WarpTiledWide>(args, trans_a, trans_b);
+  return launch_warp_tiled_as<WarpTiledSmall>(args, trans_a, trans_b);
 }
 
 // The hand-written path for both element types: checks, the empty cases, then one rung.
