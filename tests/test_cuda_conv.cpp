@@ -323,3 +323,44 @@ TEST_CASE("cuda small: conv2d: the cuDNN path, tiny shapes") {
     check_all_close(run_kernels(c, in, Path::Cudnn), ref, shape_of(c), 1e-5, "cudnn vs cpu");
   }
 }
+
+// The forward's wide tile (128 x 128 outputs, 256 threads) runs for float when a layer has more
+// than 64 output channels and at least 65536 columns (N*OH*OW); smaller problems never reach it,
+// so these shapes are large on purpose. Forward only (the wide tile is a forward path), through
+// the op API on the hand-written path, against the CPU at the forward's tolerance (K = C*KH*KW).
+namespace {
+void check_forward_against_cpu(const ConvCase& c, uint64_t seed) {
+  INFO("case: ", c.name);
+  const ConvInputs in = make_inputs(c, DType::Float32, seed);
+  const Tensor ref = conv2d(in.x, in.w, in.b, c.options);
+  KernelPathGuard guard(kc::KernelPath::Handwritten);
+  const Tensor b = in.b.defined() ? in.b.to(Device::CUDA) : Tensor();
+  const Tensor y = conv2d(in.x.to(Device::CUDA), in.w.to(Device::CUDA), b, c.options);
+  const kernels::Conv2dShape s = shape_of(c);
+  check_close(y, ref, 1e-5, s.C * s.KH * s.KW, "wide forward tile: y");
+}
+}  // namespace
+
+TEST_CASE("cuda: conv2d: the forward's wide tile matches the CPU (float32, >= 65536 columns)") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  // 66246 columns (not a multiple of 128), an odd image size (no float4 stores), O = 70 (one
+  // partial row tile); then 65792 columns (whole tiles, float4 stores), O = 130 (a second, partial
+  // row tile), no bias; then stride 2, where the columns come from a larger input.
+  check_forward_against_cpu(
+      {"[2,3,181,183] * [70,3,3,3], pad 1", {2, 3, 181, 183}, {70, 3, 3, 3}, true, opts(1, 1, 1, 1)}, 1000);
+  check_forward_against_cpu(
+      {"[1,5,256,257] * [130,5,3,3], pad 1, no bias", {1, 5, 256, 257}, {130, 5, 3, 3}, false, opts(1, 1, 1, 1)},
+      1001);
+  check_forward_against_cpu(
+      {"[1,2,517,515] * [65,2,3,3], stride 2, pad 1", {1, 2, 517, 515}, {65, 2, 3, 3}, true, opts(2, 2, 1, 1)},
+      1002);
+}
+
+// The wide tile once under the sanitizers: 65536 columns of a 1x1 convolution (K = 1, cheap).
+TEST_CASE("cuda small: conv2d: the forward's wide tile once") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  check_forward_against_cpu({"[1,1,256,256] * [65,1,1,1]", {1, 1, 256, 256}, {65, 1, 1, 1}, true, opts(1, 1, 0, 0)},
+                            1003);
+}

@@ -130,9 +130,26 @@ using TileRows32 = TileConfig<32, 128, 4, 8>;
 using TileRows64 = TileConfig<64, 128, 8, 8>;
 using TileRows128 = TileConfig<128, 64, 8, 8>;
 
+// The forward's wide tile: 128 x 128 outputs, 256 threads (8 warps), 8x8 outputs per thread.
+// Each gathered element of x and of W then feeds twice as many FMAs as in TileRows128, and a
+// block of 8 warps at 2 blocks per SM keeps 16 warps resident (TileRows128: 3 blocks of 4 =
+// 12), which hides more of the gather's global-memory latency. Used for float when there are
+// enough columns (see use_wide_forward_tile): with few columns the larger tile leaves SMs idle.
+using TileRows128Wide = TileConfig<128, 128, 8, 8>;
+
 int64_t tile_rows_for(int64_t rows) { return rows <= 32 ? 32 : rows <= 64 ? 64 : 128; }
 int64_t tile_cols_for(int64_t rows) { return rows <= 64 ? 128 : 64; }
 constexpr int kTileStep = 8;  // BK of every config
+
+// The wide tile replaces TileRows128 in the forward (so only with more than 64 output
+// channels) when the columns fill at least 512 blocks of 128: about 2 waves of the 2 blocks per
+// SM it runs on an H100, so the larger tile does not leave SMs idle in a short last wave
+// (e.g. 7x7 images at batch 512 have 25088 columns: 196 blocks per 128 rows, too few). Every
+// output is the same sum over k in the same order in both configs: the results are identical.
+constexpr int64_t kWideForwardMinColumns = 512 * 128;
+bool use_wide_forward_tile(int64_t rows, int64_t cols) {
+  return tile_rows_for(rows) == 128 && cols >= kWideForwardMinColumns;
+}
 
 // Four consecutive shared-memory elements into registers, as one 16-byte read for float.
 __device__ __forceinline__ void load4(const float* p, float* out) {
@@ -174,6 +191,7 @@ class ForwardGather {
   static constexpr int kAPerThread = Cfg::BM * Cfg::BK / Cfg::kThreads;
   static constexpr int kBPerThread = Cfg::BN * Cfg::BK / Cfg::kThreads;
   static constexpr int kBRowStep = Cfg::kThreads / Cfg::BN;
+  static constexpr int kARowStep = Cfg::kThreads / Cfg::BK;
 
   __device__ __forceinline__ ForwardGather(const Args& a, int row0, int64_t col0, int /*chunk*/, int tid)
       : weight_(a.weight), bias_(a.bias), y_(a.y), taps_(a.taps), tid_(tid), row0_(row0),
@@ -199,11 +217,15 @@ class ForwardGather {
 
   __device__ __forceinline__ void load(int64_t step_begin) {
     const int r0 = static_cast<int>(step_begin);  // < K, an int (check_int_sizes)
+    // Element idx = tid + i*kThreads of the A tile is row idx / BK = tid/BK + i*kARowStep and
+    // step position idx % BK = tid % BK (kThreads is a multiple of BK): one row and one offset
+    // per thread, advanced by a constant, rather than an address per element (fewer registers).
+    const int k = r0 + tid_ % Cfg::BK;
+    const int64_t a_offset = static_cast<int64_t>(row0_ + tid_ / Cfg::BK) * K_ + k;
 #pragma unroll
     for (int i = 0; i < kAPerThread; ++i) {
-      const int idx = tid_ + i * Cfg::kThreads;
-      const int o = row0_ + idx / Cfg::BK, k = r0 + idx % Cfg::BK;
-      a_stage_[i] = (o < rows_ && k < K_) ? weight_[static_cast<int64_t>(o) * K_ + k] : T(0);
+      const int o = row0_ + tid_ / Cfg::BK + i * kARowStep;
+      a_stage_[i] = (o < rows_ && k < K_) ? weight_[a_offset + static_cast<int64_t>(i) * kARowStep * K_] : T(0);
     }
 #pragma unroll
     for (int i = 0; i < kBPerThread; ++i) {
@@ -489,9 +511,14 @@ class BackwardWeightGather {
 // 64 accumulators, 16 operand registers, the staged loads and the gather's state fit without
 // spilling (at 128 registers, 4 blocks per SM, they spill). Double needs twice as many
 // registers for the same tile, so it is left unconstrained.
+// The 256-thread wide tile asks for 2 blocks per SM, a cap of 65536 / (2 * 256) = 128
+// registers per thread (each thread stages 4 + 4 operands, 8 + 4 in TileRows128). ptxas
+// (CUDA 13, sm_90) then spills 48 bytes of loop-invariant gather state: about 9 local loads
+// per BK-step, L1 hits, beside the step's 512 FMAs per thread.
 template <typename T, class Cfg>
 constexpr int min_blocks_per_sm() {
-  return sizeof(T) == 4 ? 3 : 1;
+  if constexpr (sizeof(T) != 4) return 1;
+  return Cfg::kThreads >= 256 ? 2 : 3;
 }
 
 template <typename T, class Cfg, class Gather>
@@ -676,6 +703,12 @@ void handwritten_forward(const T* x, const T* weight, const T* bias, T* y, const
   check_int_sizes(s);
   const DeviceBuffer taps = make_input_taps(s);
   const ForwardArgs<T> args{x, weight, bias, y, taps.as<InputTap>(), s};
+  if constexpr (std::is_same_v<T, float>) {
+    if (use_wide_forward_tile(s.O, columns)) {
+      launch_with<T, TileRows128Wide, ForwardGather>(args, s.O, columns, 1, "conv2d_forward (implicit gemm, wide)");
+      return;
+    }
+  }
   launch_implicit_gemm<T, ForwardGather>(args, s.O, columns, 1, "conv2d_forward (implicit gemm)");
 }
 
