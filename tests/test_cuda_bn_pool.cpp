@@ -588,6 +588,27 @@ TEST_CASE("cuda: bn_pool: max and average pooling match the CPU bit for bit") {
   for (const PoolCase& c : pool_cases()) check_pool_against_cpu<float>(c, gen);
 }
 
+TEST_CASE("cuda: bn_pool: max pooling backward with non-overlapping windows (the tiled path)") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  Generator gen(24);
+  // stride == kernel and no padding: one thread per window writes its tile of grad_x. Rows and
+  // columns past the last window (H % KH, W % KW) must still be zeroed (the poison would show).
+  // KW == 2 with W == 2 * OW: pair stores; everything else: one value at a time.
+  const std::vector<PoolCase> cases = {
+      {{3, 4, 28, 28}, pool_opts(2, 2, 2, 2, 0, 0)},               // the encoder's 2x2, pairs
+      {{2, 3, 9, 8}, pool_opts(2, 2, 2, 2, 0, 0), true},           // a leftover row, pairs, ties
+      {{2, 3, 7, 9}, pool_opts(2, 2, 2, 2, 0, 0)},                 // a leftover row and column
+      {{1, 2, 10, 11}, pool_opts(3, 2, 3, 2, 0, 0)},               // rectangular, leftovers both ways
+      {{2, 3, 12, 13}, pool_opts(3, 3, 3, 3, 0, 0), false, true},  // NaN wins, a leftover column
+      {{2, 2, 3, 5}, pool_opts(3, 5, 3, 5, 0, 0)},                 // one window per plane
+      {{2, 2, 5, 4}, pool_opts(4, 3, 4, 3, 0, 0), true},           // one window, leftovers both ways
+  };
+  for (const PoolCase& c : cases) check_pool_against_cpu<float>(c, gen);
+  check_pool_against_cpu<double>({{2, 3, 9, 8}, pool_opts(2, 2, 2, 2, 0, 0)}, gen);
+  check_pool_against_cpu<double>({{2, 3, 7, 9}, pool_opts(2, 2, 2, 2, 0, 0), true}, gen);
+}
+
 TEST_CASE("cuda: bn_pool: global average pooling matches the CPU") {
   SC_SKIP_WITHOUT_CUDA();
   PoisonGuard poison;
@@ -681,4 +702,12 @@ TEST_CASE("cuda small: bn_pool: every batch norm and pooling kernel on tiny shap
   check_pool_against_cpu<float>({{1, 2, 5, 5}, pool_opts(3, 3, 2, 2, 1, 1), true}, gen);
   for (const Shape& shape : {Shape{2, 3, 2, 2}, Shape{1, 2, 8, 8}, Shape{1, 1, 32, 64}})
     check_global_avg_against_cpu(shape, DType::Float32, gen);
+}
+
+TEST_CASE("cuda small: bn_pool: max pooling backward, tiled path with pairs and with leftovers") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  Generator gen(32);
+  check_pool_against_cpu<float>({{1, 2, 5, 4}, pool_opts(2, 2, 2, 2, 0, 0)}, gen);  // pairs, a leftover row
+  check_pool_against_cpu<float>({{1, 2, 5, 7}, pool_opts(2, 3, 2, 3, 0, 0)}, gen);  // one at a time, leftovers
 }

@@ -266,6 +266,25 @@ TEST_CASE("cuda: softmax: cross_entropy of large logits, determinism, and bad ta
   }
 }
 
+TEST_CASE("cuda: softmax: cross_entropy with the row in registers, at every size boundary") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  Generator gen(22);
+  // Rows of up to 1024 floats (512 doubles) are held in a warp's registers: 4, 8, 16 or 32
+  // values per lane, as 16-byte vectors when classes is a multiple of 4 floats (2 doubles).
+  // Each size sits on or just past a boundary; 1025 floats (513 doubles) fall back to the
+  // online warp-per-row kernel. 65 rows: more rows than one block's 8 warps, not a multiple.
+  const std::vector<std::pair<int64_t, int64_t>> shapes = {{65, 1024}, {9, 1023}, {17, 512}, {3, 513}, {5, 1025},
+                                                           {2, 4},     {40, 128}, {6, 129},  {11, 256}, {4, 257},
+                                                           {300, 2}};
+  for (DType dt : {DType::Float32, DType::Float64})
+    for (const auto& [rows, classes] : shapes) check_cross_entropy_case(rows, classes, dt, gen);
+  // The bench's shape at a smaller batch: same bits on every run.
+  const Tensor x = gpu(randn({512, 1024}, gen));
+  const Tensor t = gpu(random_targets(512, 1024, gen));
+  CHECK(bitwise_equal(cross_entropy(x, t), cross_entropy(x, t)));
+}
+
 // ---- nt_xent ---------------------------------------------------------------------------------------
 
 TEST_CASE("cuda: nt_xent: nt_xent matches the CPU op, loss and gradient") {
@@ -376,4 +395,12 @@ TEST_CASE("cuda small: softmax_nt_xent: every kernel once on tiny shapes") {
   // nt_xent: one tile and one chunk; then 2 x 2 tiles, two chunks, split columns.
   check_nt_xent_case(6, 3, 0.5, DType::Float32, gen);
   check_nt_xent_case(66, 130, 0.1, DType::Float32, gen);
+}
+
+TEST_CASE("cuda small: softmax_nt_xent: cross_entropy, registers with vectors and the online warp fallback") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  Generator gen(5);
+  check_cross_entropy_case(3, 8, DType::Float32, gen);     // registers, 16-byte vectors
+  check_cross_entropy_case(2, 1100, DType::Float32, gen);  // past 1024 floats: the online warp per row
 }

@@ -43,21 +43,6 @@ constexpr int kThreads = 256;  // every launch of this file; a multiple of 32
 template <typename T>
 constexpr int kVecWidth = 16 / static_cast<int>(sizeof(T));
 
-// V consecutive values, loaded or stored with one instruction when V * sizeof(T) == 16.
-template <typename T, int V>
-struct alignas(sizeof(T) * V) Pack {
-  T v[V];
-};
-
-template <typename T, int V>
-__device__ __forceinline__ Pack<T, V> load_pack(const T* p) {
-  return *reinterpret_cast<const Pack<T, V>*>(p);
-}
-template <typename T, int V>
-__device__ __forceinline__ void store_pack(T* p, const Pack<T, V>& value) {
-  *reinterpret_cast<Pack<T, V>*>(p) = value;
-}
-
 // Sum over the 32 lanes of a warp, in a fixed tree; every lane must take part. Lane 0 gets it.
 __device__ __forceinline__ double warp_sum(double v) {
   for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
@@ -98,38 +83,6 @@ __device__ __forceinline__ void accumulate(T x, T dy, double shift, double& s1, 
   }
 }
 
-// Integer division by a divisor fixed for the whole launch. Hardware has no integer divide:
-// a 32-bit `n / d` compiles to some twenty instructions, and the elementwise passes do two per
-// pack. With 32-bit indices a multiply-high, an add and a shift do it instead (Granlund and
-// Montgomery, "Division by invariant integers using multiplication", 1994):
-//   shift = ceil(log2 d),  magic = floor(2^32 * (2^shift - d) / d) + 1  (fits in 32 bits),
-//   n / d = (umulhi(n, magic) + n) >> shift   for every 0 <= n < 2^31 (umulhi(n, magic) < n,
-//   so the sum stays below 2^32).
-// 64-bit indices (huge tensors) keep the plain division. (kernels/cuda/pool.cu has the same.)
-template <typename Index>
-struct Divider;
-
-template <>
-struct Divider<int32_t> {
-  uint32_t divisor = 1, magic = 1, shift = 0;
-  Divider() = default;
-  explicit Divider(int64_t d) : divisor(static_cast<uint32_t>(d)) {
-    while ((uint64_t{1} << shift) < divisor) ++shift;
-    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor)) / divisor + 1);
-  }
-  __device__ __forceinline__ int32_t div(int32_t n) const {
-    const uint32_t u = static_cast<uint32_t>(n);
-    return static_cast<int32_t>((__umulhi(u, magic) + u) >> shift);
-  }
-};
-
-template <>
-struct Divider<int64_t> {
-  int64_t divisor = 1;
-  Divider() = default;
-  explicit Divider(int64_t d) : divisor(d) {}
-  __device__ __forceinline__ int64_t div(int64_t n) const { return n / divisor; }
-};
 
 // The channel of element `first` of a contiguous [N, C, HW] block: (first / HW) % C.
 template <typename Index>
@@ -377,7 +330,6 @@ __global__ void __launch_bounds__(kThreads)
 // index, and every index plus one grid stride, stays below 2^31: numel <= 2^30 leaves room.
 bool fits_int32(int64_t numel) { return numel <= (int64_t{1} << 30); }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // How many blocks of kKernel the whole GPU holds at once (at least one per SM), asked once.
 template <auto kKernel>

@@ -77,4 +77,56 @@ class DeviceBuffer {
   size_t n_ = 0;
 };
 
+// ---- small device helpers shared by the kernel files ----------------------------------------
+
+inline bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// kVec consecutive values moved with one load or store (16 bytes when kVec * sizeof(T) == 16;
+// the caller guarantees the alignment, see aligned16).
+template <typename T, int kVec>
+struct alignas(sizeof(T) * kVec) Pack {
+  T v[kVec];
+};
+template <typename T, int kVec>
+__device__ __forceinline__ Pack<T, kVec> load_pack(const T* p) {
+  return *reinterpret_cast<const Pack<T, kVec>*>(p);
+}
+template <typename T, int kVec>
+__device__ __forceinline__ void store_pack(T* p, const Pack<T, kVec>& pack) {
+  *reinterpret_cast<Pack<T, kVec>*>(p) = pack;
+}
+
+// Integer division by a divisor fixed for the whole launch. Hardware has no integer divide:
+// a 32-bit `n / d` compiles to some twenty instructions. With 32-bit indices a multiply-high,
+// an add and a shift do it instead (Granlund and Montgomery, "Division by invariant integers
+// using multiplication", 1994):
+//   shift = ceil(log2 d),  magic = floor(2^32 * (2^shift - d) / d) + 1  (fits in 32 bits),
+//   n / d = (umulhi(n, magic) + n) >> shift   for every 0 <= n < 2^31 (umulhi(n, magic) < n,
+//   so the sum stays below 2^32).
+// 64-bit indices (huge tensors) keep the plain division.
+template <typename Index>
+struct Divider;
+
+template <>
+struct Divider<int32_t> {
+  uint32_t divisor = 1, magic = 1, shift = 0;
+  Divider() = default;
+  explicit Divider(int64_t d) : divisor(static_cast<uint32_t>(d)) {
+    while ((uint64_t{1} << shift) < divisor) ++shift;
+    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor)) / divisor + 1);
+  }
+  __device__ __forceinline__ int32_t div(int32_t n) const {
+    const uint32_t u = static_cast<uint32_t>(n);
+    return static_cast<int32_t>((__umulhi(u, magic) + u) >> shift);
+  }
+};
+
+template <>
+struct Divider<int64_t> {
+  int64_t divisor = 1;
+  Divider() = default;
+  explicit Divider(int64_t d) : divisor(d) {}
+  __device__ __forceinline__ int64_t div(int64_t n) const { return n / divisor; }
+};
+
 }  // namespace sc::kernels::cuda

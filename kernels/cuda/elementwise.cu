@@ -172,7 +172,6 @@ void simplify(std::array<Layout*, K> ls) {
   coalesce<K>(ls);
 }
 
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
 // The stride of a layout that simplify() left with at most one dim. A 0-dim layout holds a
 // single element at offset 0, which stride 1 also reaches (i is always 0 then).

@@ -87,21 +87,6 @@ __device__ __forceinline__ T minus_infinity() {
 
 __device__ __forceinline__ int64_t positive_of(int64_t i, int64_t rows) { return (i + rows / 2) % rows; }
 
-template <typename T, int kVec>
-struct alignas(sizeof(T) * kVec) Pack {
-  T v[kVec];
-};
-template <typename T, int kVec>
-__device__ __forceinline__ Pack<T, kVec> load_pack(const T* p) {
-  return *reinterpret_cast<const Pack<T, kVec>*>(p);
-}
-template <typename T, int kVec>
-__device__ __forceinline__ void store_pack(T* p, const Pack<T, kVec>& pack) {
-  *reinterpret_cast<Pack<T, kVec>*>(p) = pack;
-}
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
-
 // Merges two running (max, sum of exp(x - max)) pairs; an empty pair is (-inf, 0).
 // Symmetric in its arguments bit for bit, so shuffle butterflies agree on every lane.
 template <typename T>

@@ -8,7 +8,9 @@
 //   rows oh with oh*sh - ph <= ih <= oh*sh - ph + KH - 1, i.e. ceil((ih + ph - KH + 1) / sh) .. (ih + ph) / sh
 // (and likewise for columns), visiting them in increasing (oh, ow). That is the order in which
 // the CPU's scatter adds into this element, starting from the same zero, so the sums are
-// bit-for-bit the CPU's, and the same every run.
+// bit-for-bit the CPU's, and the same every run. Max pooling with non-overlapping windows
+// (stride == kernel, no padding: the usual 2x2) skips the gather: each window's thread writes
+// its whole tile of the input gradient (max_pool_backward_tiles).
 //
 // Global average pooling sums each plane in double with a fixed group of threads (a warp, or
 // a whole block for large planes), reduced in a fixed tree.
@@ -22,39 +24,6 @@ namespace sc::kernels::cuda {
 namespace {
 
 constexpr int kThreads = 256;  // every launch of this file; a multiple of 32
-
-// Integer division by a divisor fixed for the whole launch. Hardware has no integer divide:
-// a 32-bit `n / d` compiles to some twenty instructions, and these kernels do several per
-// element. With 32-bit indices a multiply-high, an add and a shift do it instead (Granlund and
-// Montgomery, "Division by invariant integers using multiplication", 1994):
-//   shift = ceil(log2 d),  magic = floor(2^32 * (2^shift - d) / d) + 1  (fits in 32 bits),
-//   n / d = (umulhi(n, magic) + n) >> shift   for every 0 <= n < 2^31 (umulhi(n, magic) < n,
-//   so the sum stays below 2^32).
-// 64-bit indices (huge tensors) keep the plain division.
-template <typename Index>
-struct Divider;
-
-template <>
-struct Divider<int32_t> {
-  uint32_t divisor = 1, magic = 1, shift = 0;
-  Divider() = default;
-  explicit Divider(int64_t d) : divisor(static_cast<uint32_t>(d)) {
-    while ((uint64_t{1} << shift) < divisor) ++shift;
-    magic = static_cast<uint32_t>(((uint64_t{1} << 32) * ((uint64_t{1} << shift) - divisor)) / divisor + 1);
-  }
-  __device__ __forceinline__ int32_t div(int32_t n) const {
-    const uint32_t u = static_cast<uint32_t>(n);
-    return static_cast<int32_t>((__umulhi(u, magic) + u) >> shift);
-  }
-};
-
-template <>
-struct Divider<int64_t> {
-  int64_t divisor = 1;
-  Divider() = default;
-  explicit Divider(int64_t d) : divisor(d) {}
-  __device__ __forceinline__ int64_t div(int64_t n) const { return n / divisor; }
-};
 
 // Pool2dShape in the index type the kernel computes with (int32 when everything fits), with
 // a Divider for every size the kernels divide by. The divisions need n >= 0: every one here
@@ -178,6 +147,55 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
+// Non-overlapping windows (stride == kernel, no padding): every input element lies in at most
+// one window, so instead of a gather, one thread per output element writes its whole tile of
+// grad_x: grad_y at the argmax, 0 elsewhere. Each thread reads one gradient and one argmax
+// (12 bytes for float) and writes KH * KW values, with no division per input element and no
+// re-reading of argmax by the KH * KW elements that share it. Rows and columns past the last
+// window (H % KH, W % KW) belong to the tile of the last window of their row / column, so
+// every element is written exactly once, by one thread: deterministic by construction.
+// The value is T(0) + g, as the gather (and the CPU's scatter into zeros) forms it (-0 -> +0).
+// kPairs: KW == 2, W == 2 * OW and grad_x 2-element aligned, so each row of a tile is one
+// 2-element store (8 bytes for float) at an even offset; neighbouring threads write
+// neighbouring pairs.
+template <typename T>
+struct alignas(2 * sizeof(T)) PairOf {
+  T first, second;
+};
+
+template <typename T, typename Index, bool kPairs>
+__global__ void __launch_bounds__(kThreads)
+    max_pool_backward_tiles(const T* __restrict__ grad_y, const int64_t* __restrict__ argmax, T* __restrict__ grad_x,
+                            Geometry<Index> g, Index outputs) {
+  for (Index o = first_index<Index>(); o < outputs; o += grid_stride<Index>()) {
+    const Index rest = g.by_OW.div(o);  // plane * OH + oh
+    const Index ow = o - rest * g.OW;
+    const Index plane = g.by_OH.div(rest);
+    const Index oh = rest - plane * g.OH;
+    const Index h0 = oh * g.KH, w0 = ow * g.KW;  // the window: [h0, h0 + KH) x [w0, w0 + KW)
+    const Index h_end = oh == g.OH - 1 ? g.H : h0 + g.KH;  // the tile: the window plus any leftover
+    const Index w_end = ow == g.OW - 1 ? g.W : w0 + g.KW;
+    const T value = T(0) + grad_y[o];
+    const int64_t target = argmax[o];
+    T* out = grad_x + plane * g.H * g.W;
+    for (Index ih = h0; ih < h_end; ++ih) {
+      const bool row_in_window = ih < h0 + g.KH;
+      if constexpr (kPairs) {
+        const int64_t at = static_cast<int64_t>(ih * g.W + w0);
+        PairOf<T> pair;
+        pair.first = row_in_window && at == target ? value : T(0);
+        pair.second = row_in_window && at + 1 == target ? value : T(0);
+        *reinterpret_cast<PairOf<T>*>(out + ih * g.W + w0) = pair;
+      } else {
+        for (Index iw = w0; iw < w_end; ++iw) {
+          const int64_t at = static_cast<int64_t>(ih * g.W + iw);
+          out[ih * g.W + iw] = row_in_window && iw < w0 + g.KW && at == target ? value : T(0);
+        }
+      }
+    }
+  }
+}
+
 // ---- average (padding counts: the divisor is always KH * KW) ---------------------------------
 
 template <typename T, typename Index>
@@ -290,8 +308,28 @@ void max_forward_impl(const T* x, T* y, int64_t* argmax, const Pool2dShape& s) {
   check_launch("max_pool_forward");
 }
 
+// The tiled backward covers windows that tile the input without overlap or padding, with at
+// least one window per plane (every leftover row / column then has a tile to join).
+bool windows_tile_the_input(const Pool2dShape& s) {
+  return s.stride_h == s.KH && s.stride_w == s.KW && s.pad_h == 0 && s.pad_w == 0 && s.OH >= 1 && s.OW >= 1 &&
+         s.OH * s.KH <= s.H && s.OW * s.KW <= s.W;
+}
+
 template <typename T, typename Index>
 void max_backward_impl(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s) {
+  if (windows_tile_the_input(s)) {
+    const int64_t outputs = s.planes() * s.OH * s.OW;
+    const bool pairs = s.KW == 2 && s.W == 2 * s.OW && reinterpret_cast<uintptr_t>(grad_x) % (2 * sizeof(T)) == 0;
+    const unsigned grid = grid_for(outputs, kThreads);
+    if (pairs)
+      max_pool_backward_tiles<T, Index, true><<<grid, kThreads, 0, stream()>>>(
+          grad_y, argmax, grad_x, geometry_of<Index>(s), static_cast<Index>(outputs));
+    else
+      max_pool_backward_tiles<T, Index, false><<<grid, kThreads, 0, stream()>>>(
+          grad_y, argmax, grad_x, geometry_of<Index>(s), static_cast<Index>(outputs));
+    check_launch("max_pool_backward_tiles");
+    return;
+  }
   const int64_t inputs = s.planes() * s.H * s.W;
   max_pool_backward<T, Index><<<grid_for(inputs, kThreads), kThreads, 0, stream()>>>(
       grad_y, argmax, grad_x, geometry_of<Index>(s), static_cast<Index>(inputs));

@@ -19,7 +19,8 @@
 // index order), so a result is the same bits on every run. float math stays in float
 // (expf, float sums): sums over one row of at most a few thousand terms lose ~1e-6.
 //
-// Cross-entropy: per-row statistics as in "long rows" (online, one pass), a per-row loss
+// Cross-entropy: per-row statistics (rows up to short_row_max_dim as in "short rows", from
+// registers; longer ones online in one pass, a warp or a block per row), a per-row loss
 // written to a double scratch buffer, and one block that sums it in a fixed order.
 #include <cmath>
 #include <cstdint>
@@ -154,24 +155,7 @@ __device__ __forceinline__ T log_sum_of(MaxSum<T> ms) {
   return isinf(ms.max) ? T(0) : log_of(ms.sum);
 }
 
-// ---- 16-byte vectors ----------------------------------------------------------------------
-
-// kVec consecutive elements moved as one load / store (kVec = 1: plain scalars).
-template <typename T, int kVec>
-struct alignas(sizeof(T) * kVec) Pack {
-  T v[kVec];
-};
-
-template <typename T, int kVec>
-__device__ __forceinline__ Pack<T, kVec> load_pack(const T* p) {
-  return *reinterpret_cast<const Pack<T, kVec>*>(p);
-}
-template <typename T, int kVec>
-__device__ __forceinline__ void store_pack(T* p, const Pack<T, kVec>& pack) {
-  *reinterpret_cast<Pack<T, kVec>*>(p) = pack;
-}
-
-bool aligned16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+// 16-byte vectors: Pack, load_pack, store_pack and aligned16 come from kernels/cuda/common.cuh.
 
 // ---- short rows: one warp per row, held in registers ---------------------------------------
 //
@@ -449,14 +433,68 @@ __global__ void cross_entropy_row_stats(const T* __restrict__ logits, const int6
   }
 }
 
+// Short rows (classes <= short_row_max_dim): the statistics of cross_entropy_row_stats, but
+// with the row held in registers as in softmax_forward_short_rows. The online version above
+// keeps one scalar load per lane in flight and a serial, branchy (max, sum) chain; here each
+// lane issues all of its (16-byte) loads at once, so a warp has the whole row in flight (4 KiB
+// for 1024 floats) and the logits stream at copy speed. Two passes over registers: max, then
+// sum of exp(x - max), the CPU's own order of operations.
+template <typename T, int kElems, int kVec>
+__global__ void __launch_bounds__(kRowThreads)
+    cross_entropy_row_stats_short(const T* __restrict__ logits, const int64_t* __restrict__ targets, int64_t rows,
+                                  int64_t classes, T* __restrict__ row_max, T* __restrict__ row_log_sum,
+                                  double* __restrict__ per_row_loss) {
+  const int lane = threadIdx.x % kWarpSize;
+  const int64_t warps_in_grid = static_cast<int64_t>(gridDim.x) * kWarpsPerBlock;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * kWarpsPerBlock + threadIdx.x / kWarpSize; r < rows;
+       r += warps_in_grid) {
+    const T* row = logits + r * classes;
+    T v[kElems];
+    // Padding slots hold -inf: they leave the max alone and are skipped by the sum.
+    load_row<T, kElems, kVec>(row, classes, lane, minus_infinity<T>(), v);
+    T m = minus_infinity<T>();
+#pragma unroll
+    for (int e = 0; e < kElems; ++e) m = max_of(m, v[e]);
+    m = warp_max(m);
+    T sum = 0;
+#pragma unroll
+    for (int e = 0; e < kElems; ++e)
+      if (lane_element<kVec>(lane, e / kVec, e % kVec) < classes) sum += exp_of(v[e] - m);
+    sum = warp_sum(sum);
+    if (lane == 0) {
+      const T log_sum = log_sum_of(MaxSum<T>{m, sum});
+      row_max[r] = m;
+      row_log_sum[r] = log_sum;
+      const int64_t t = targets[r];
+      // The op checked the range on the host; a bad index still must not read out of bounds.
+      per_row_loss[r] = (t >= 0 && t < classes)
+                            ? (static_cast<double>(m) - static_cast<double>(row[t])) + static_cast<double>(log_sum)
+                            : static_cast<double>(NAN);
+    }
+  }
+}
+
 // loss[0] = mean of `count` values, summed by one block in a fixed order: each thread a
-// strided slice in sequence, then a tree over the threads in index order.
+// strided slice in sequence, then a tree over the threads in index order. The slice is
+// loaded kMeanBatch values at a time before they are added (in the same order), so one
+// block keeps enough loads in flight; one at a time it would wait a memory latency per value.
+constexpr int kMeanBatch = 8;
 template <typename T>
 __global__ void __launch_bounds__(kMeanThreads) mean_in_fixed_order(const double* __restrict__ values, int64_t count,
                                                                      T* __restrict__ loss) {
   __shared__ double partial[kMeanThreads];
   double mine = 0;
-  for (int64_t i = threadIdx.x; i < count; i += kMeanThreads) mine += values[i];
+  for (int64_t base = threadIdx.x; base < count; base += static_cast<int64_t>(kMeanThreads) * kMeanBatch) {
+    double batch[kMeanBatch];
+#pragma unroll
+    for (int b = 0; b < kMeanBatch; ++b) {
+      const int64_t i = base + static_cast<int64_t>(b) * kMeanThreads;
+      batch[b] = i < count ? values[i] : 0.0;
+    }
+#pragma unroll
+    for (int b = 0; b < kMeanBatch; ++b)
+      if (base + static_cast<int64_t>(b) * kMeanThreads < count) mine += batch[b];
+  }
   partial[threadIdx.x] = mine;
   __syncthreads();
   for (int stride = kMeanThreads / 2; stride > 0; stride /= 2) {
@@ -552,7 +590,16 @@ void cross_entropy_forward(const T* logits, const int64_t* targets, int64_t rows
   SC_CHECK(rows > 0 && classes > 0, "cross_entropy_forward (CUDA): needs rows > 0 and classes > 0, got rows = ", rows,
            ", classes = ", classes);
   DeviceBuffer per_row_loss(static_cast<size_t>(rows) * sizeof(double));
-  if (classes <= kCrossEntropyWarpMaxClasses) {
+  if (classes <= short_row_max_dim<T>()) {
+    // The common case ([batch, classes]): the row in registers, loaded as 16-byte vectors
+    // when every row starts aligned.
+    const bool vectors = classes % (16 / sizeof(T)) == 0 && aligned16(logits);
+    const unsigned grid = grid_for(rows * kWarpSize, kRowThreads);
+    with_short_row_shape<T>(classes, vectors, [&](auto elems, auto vec) {
+      cross_entropy_row_stats_short<T, decltype(elems)::value, decltype(vec)::value><<<grid, kRowThreads, 0, stream()>>>(
+          logits, targets, rows, classes, row_max, row_log_sum, per_row_loss.as<double>());
+    });
+  } else if (classes <= kCrossEntropyWarpMaxClasses) {
     const unsigned grid = grid_for(rows * kWarpSize, kRowThreads);
     cross_entropy_row_stats<T, false><<<grid, kRowThreads, 0, stream()>>>(logits, targets, rows, classes, row_max,
                                                                           row_log_sum, per_row_loss.as<double>());
