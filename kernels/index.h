@@ -40,4 +40,9 @@ template <typename T>
 void scatter_add_rows(const T* grad, int64_t outer, int64_t index_len, int64_t inner, const int64_t* index,
                       int64_t out_rows, T* out);
 
+// The position of the first value of v[0..n) outside [low, high), or -1 when all are inside:
+// the range check of indices and class targets, done on the GPU so only 8 bytes come back
+// (instead of copying every index to the host). Waits for the result.
+int64_t first_out_of_range(const int64_t* v, int64_t n, int64_t low, int64_t high);
+
 }  // namespace sc::kernels::cuda

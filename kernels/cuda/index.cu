@@ -78,6 +78,33 @@ void scatter_add_rows(const T* grad, int64_t outer, int64_t index_len, int64_t i
 }
 
 // Gathers serve every dtype (int64 labels too); scatter-adds only gradients.
+// Every thread looks at a stride of v; the smallest bad position wins through an integer
+// atomicMin, which gives the same answer whatever the order (unlike a float atomic sum).
+__global__ void first_out_of_range_kernel(const int64_t* v, int64_t n, int64_t low, int64_t high,
+                                          unsigned long long* first) {
+  for (int64_t i = blockIdx.x * static_cast<int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    if (v[i] < low || v[i] >= high) {
+      atomicMin(first, static_cast<unsigned long long>(i));
+      return;  // this thread's later positions are larger
+    }
+  }
+}
+
+int64_t first_out_of_range(const int64_t* v, int64_t n, int64_t low, int64_t high) {
+  if (n <= 0) return -1;
+  DeviceBuffer first(sizeof(unsigned long long));
+  const unsigned long long none = ~0ull;
+  SC_CUDA_CHECK(cudaMemcpyAsync(first.as<unsigned long long>(), &none, sizeof none, cudaMemcpyHostToDevice, stream()));
+  constexpr int kThreads = 256;
+  first_out_of_range_kernel<<<grid_for(n, kThreads), kThreads, 0, stream()>>>(v, n, low, high,
+                                                                             first.as<unsigned long long>());
+  check_launch("first_out_of_range_kernel");
+  unsigned long long result = none;
+  copy_device_to_host(&result, first.as<unsigned long long>(), sizeof result);
+  return result == none ? -1 : static_cast<int64_t>(result);
+}
+
 template void gather_rows<float>(const float*, int64_t, int64_t, int64_t, const int64_t*, int64_t, float*);
 template void gather_rows<double>(const double*, int64_t, int64_t, int64_t, const int64_t*, int64_t, double*);
 template void gather_rows<int64_t>(const int64_t*, int64_t, int64_t, int64_t, const int64_t*, int64_t, int64_t*);
