@@ -93,6 +93,9 @@ GemmRung parse_gemm_rung(const std::string& name);
 // cuBLAS only: let float32 GEMMs use TF32 tensor cores (10-bit mantissa inputs). Off by
 // default, so cuBLAS float32 results are comparable with the hand-written kernels.
 void set_allow_tf32(bool on);
+// The warp rung's block shape: "small" (the default: 8x8 outputs per thread, 256 threads) or
+// "wide" (8x16 per thread, 128 threads; measured slower). Env SC_GEMM_WARP_SHAPE sets the start.
+void set_gemm_warp_shape(const std::string& name);
 
 // The single paths behind gemm(), for the tests and benchmarks (ops call gemm()).
 namespace gemm_path {

@@ -603,26 +603,20 @@ void launch_warp_tiled_as(const GemmArgs<float>& args, bool trans_a, bool trans_
   });
 }
 
-// The wide shape has half the warps per block, so it only pays when there are enough block
-// tiles to give every SM at least one (2048^2 has 256, 4096^2 has 1024; 1024^2 has only 64
-// and keeps the small shape, whose 8 warps per block fill each SM better). The env override
-// SC_GEMM_WARP_SHAPE=small|wide exists for benchmarks and tests of both shapes.
-enum class WarpShape { Auto, Small, Wide };
-WarpShape& warp_shape_override() {
-  static WarpShape shape = [] {
+// Which shape the warp rung runs. Measured on an H200 (bench/results/gpu-2026-11-28-h200.md):
+// the wide shape reached 34.5 / 35.0 TFLOP/s at 2048^2 / 4096^2 against the small shape's
+// 35.2 / 36.0, so the small one is the default and the wide one stays as an experiment
+// (set_gemm_warp_shape("wide") or SC_GEMM_WARP_SHAPE=wide).
+bool& warp_shape_is_wide() {
+  static bool wide = [] {
     const char* v = std::getenv("SC_GEMM_WARP_SHAPE");
-    if (v && std::string(v) == "small") return WarpShape::Small;
-    if (v && std::string(v) == "wide") return WarpShape::Wide;
-    return WarpShape::Auto;
+    return v && std::string(v) == "wide";
   }();
-  return shape;
+  return wide;
 }
 
 void launch_warp_tiled(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
-  const int64_t block_tiles = ceil_div(args.M, kWarpTile) * ceil_div(args.N, WarpTiledWide::kTileN) * args.batch;
-  const WarpShape shape = warp_shape_override();
-  const bool wide = shape == WarpShape::Wide || (shape == WarpShape::Auto && block_tiles >= sm_count());
-  if (wide) return launch_warp_tiled_as<WarpTiledWide>(args, trans_a, trans_b);
+  if (warp_shape_is_wide()) return launch_warp_tiled_as<WarpTiledWide>(args, trans_a, trans_b);
   return launch_warp_tiled_as<WarpTiledSmall>(args, trans_a, trans_b);
 }
 
@@ -661,6 +655,11 @@ GemmRung& rung_slot() {
 
 GemmRung gemm_rung() { return rung_slot(); }
 void set_gemm_rung(GemmRung rung) { rung_slot() = rung; }
+
+void set_gemm_warp_shape(const std::string& name) {
+  SC_CHECK(name == "small" || name == "wide", "unknown warp-rung shape '", name, "': expected 'small' or 'wide'");
+  warp_shape_is_wide() = name == "wide";
+}
 
 const char* gemm_rung_name(GemmRung rung) {
   switch (rung) {
