@@ -115,20 +115,20 @@ GPU_TAG=$(echo "$GPU_NAME" | grep -oiE 'h[0-9]{3}' | head -1 | tr '[:upper:]' '[
 [[ -n $GPU_TAG ]] || GPU_TAG=$(echo "${GPU_NAME:-unknown}" | tr '[:upper:] ' '[:lower:]-' | tr -cd 'a-z0-9-')
 NVCC_VERSION=$([[ -n $NVCC ]] && "$NVCC" --version | sed -n 's/.*release \([0-9.]*\).*/\1/p' | head -1 || echo missing)
 
-# The commit: git when the .git came along, else the COMMIT file that bench/pack_deps.sh
-# leaves in .deps/ (or one at the top), else "unknown".
+# The commit: the COMMIT file that bench/pack_deps.sh writes into .deps/ just before the call
+# (the device tool copies the working tree, but the .git it ships can be older than HEAD),
+# else git, else "unknown".
 COMMIT=unknown
-if command -v git >/dev/null && git -C "$REPO" rev-parse --short HEAD >/dev/null 2>&1; then
+for file in "$REPO/.deps/COMMIT" "$REPO/COMMIT"; do
+  if [[ -f $file ]]; then
+    COMMIT="$(head -1 "$file") (from ${file#"$REPO"/})"
+    break
+  fi
+done
+if [[ $COMMIT == unknown ]] && command -v git >/dev/null && git -C "$REPO" rev-parse --short HEAD >/dev/null 2>&1; then
   COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
   changed=$(git -C "$REPO" status --porcelain --untracked-files=no 2>/dev/null | wc -l)
   ((changed > 0)) && COMMIT="$COMMIT + $changed uncommitted file(s)"
-else
-  for file in "$REPO/COMMIT" "$REPO/.deps/COMMIT"; do
-    if [[ -f $file ]]; then
-      COMMIT="$(head -1 "$file") (from ${file#"$REPO"/})"
-      break
-    fi
-  done
 fi
 DATE=$(date -u +%Y-%m-%d)
 
