@@ -1,5 +1,6 @@
 #include "tests/cuda_test_util.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -21,6 +22,12 @@ double cuda_worst_ratio(const Tensor& a, const Tensor& b, double atol, double rt
     if (!(r <= worst)) worst = r;
   }
   return worst;
+}
+
+double max_abs(const Tensor& t) {
+  double m = 0;
+  for (double v : t.to(Device::CPU).to(DType::Float64).contiguous().to_vector<double>()) m = std::max(m, std::abs(v));
+  return m;
 }
 
 bool bitwise_equal(const Tensor& a, const Tensor& b) {

@@ -43,6 +43,9 @@ struct KernelPathGuard {
 // (copied to the CPU and to float64 first). <= 1 passes; NaN anywhere gives +inf.
 double cuda_worst_ratio(const Tensor& a, const Tensor& b, double atol, double rtol);
 
+// The largest |element| of t (any device, any float dtype), as a double.
+double max_abs(const Tensor& t);
+
 // True when a and b hold bit-identical values (same shape and dtype, any device).
 bool bitwise_equal(const Tensor& a, const Tensor& b);
 

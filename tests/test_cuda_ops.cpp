@@ -25,13 +25,6 @@ namespace {
 
 constexpr double kRelTol = 2e-5;
 
-double max_abs(const Tensor& t) {
-  const Tensor c = t.to(Device::CPU).to(DType::Float64).contiguous();
-  double m = 0;
-  for (int64_t i = 0; i < c.numel(); ++i) m = std::max(m, std::abs(c.data<double>()[i]));
-  return m;
-}
-
 struct RunResult {
   Tensor out;
   std::vector<Tensor> grads;  // one per entry of the case's grad_inputs

@@ -137,12 +137,6 @@ std::vector<nn::ParamGroup> one_group(const nn::Module& model, double lr) {
   return {group};
 }
 
-double max_abs(const Tensor& t) {
-  double m = 0;
-  for (double v : t.to(Device::CPU).to(DType::Float64).contiguous().to_vector<double>()) m = std::max(m, std::abs(v));
-  return m;
-}
-
 }  // namespace
 
 // ---- the fused steps, CUDA vs CPU ------------------------------------------------------------------

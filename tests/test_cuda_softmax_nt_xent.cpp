@@ -36,13 +36,6 @@ namespace {
 
 Tensor gpu(const Tensor& t) { return t.to(Device::CUDA); }
 
-double max_abs(const Tensor& t) {
-  const Tensor c = t.to(Device::CPU).to(DType::Float64).contiguous();
-  double m = 0;
-  for (int64_t i = 0; i < c.numel(); ++i) m = std::max(m, std::abs(c.data<double>()[i]));
-  return m;
-}
-
 void check_close(const Tensor& cuda, const Tensor& cpu, double atol, double rtol, const std::string& what) {
   INFO(what);
   REQUIRE(cuda.defined());
