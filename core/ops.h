@@ -15,6 +15,9 @@ namespace sc {
 
 // ---- creation (core/ops/creation.cpp) --------------------------------------
 Tensor empty(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
+// A CPU tensor in page-locked (pinned) memory: what the loader hands to a GPU training step,
+// since the copy to the device then runs at full PCIe speed. Needs the CUDA backend and a GPU.
+Tensor empty_pinned(const Shape& shape, DType dtype = DType::Float32);
 Tensor zeros(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
 Tensor ones(const Shape& shape, DType dtype = DType::Float32, Device device = Device::CPU);
 Tensor full(const Shape& shape, double value, DType dtype = DType::Float32, Device device = Device::CPU);

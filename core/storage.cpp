@@ -32,12 +32,19 @@ void count_alloc(Device d, int64_t n) {
 // Implemented in kernels/cuda (or kernels/cuda/no_cuda.cpp when CUDA is off).
 void* cuda_allocate(size_t nbytes);
 void cuda_free(void* p);
+void* cuda_allocate_pinned(size_t nbytes);
+void cuda_free_pinned(void* p);
 
-Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device) {
+Storage::Storage(size_t nbytes, Device device, bool pinned)
+    : nbytes_(nbytes), device_(device), pinned_(pinned && device == Device::CPU) {
   size_t padded = (nbytes + kCpuAlignment - 1) / kCpuAlignment * kCpuAlignment;
   if (padded == 0) padded = kCpuAlignment;  // keep data() non-null for empty tensors
   switch (device) {
     case Device::CPU:
+      if (pinned_) {
+        data_ = cuda_allocate_pinned(padded);  // page-aligned, so the 64-byte alignment holds too
+        break;
+      }
       data_ = std::aligned_alloc(kCpuAlignment, padded);
       if (!data_) throw Error(detail::concat("out of memory: could not allocate ", nbytes, " bytes on cpu"));
       break;
@@ -51,7 +58,12 @@ Storage::Storage(size_t nbytes, Device device) : nbytes_(nbytes), device_(device
 Storage::~Storage() {
   counters(device_).in_use.fetch_sub(static_cast<int64_t>(nbytes_));
   switch (device_) {
-    case Device::CPU: std::free(data_); break;
+    case Device::CPU:
+      if (pinned_)
+        cuda_free_pinned(data_);
+      else
+        std::free(data_);
+      break;
     case Device::CUDA: cuda_free(data_); break;
   }
 }

@@ -10,7 +10,9 @@ namespace sc {
 
 class Storage {
  public:
-  Storage(size_t nbytes, Device device);
+  // pinned: CPU memory that is page-locked (cudaHostAlloc), so copies to the GPU run at full
+  // speed and can overlap kernels. Needs the CUDA backend and a GPU; ignored for CUDA storage.
+  Storage(size_t nbytes, Device device, bool pinned = false);
   ~Storage();
   Storage(const Storage&) = delete;
   Storage& operator=(const Storage&) = delete;
@@ -19,6 +21,7 @@ class Storage {
   const void* data() const { return data_; }
   size_t nbytes() const { return nbytes_; }
   Device device() const { return device_; }
+  bool pinned() const { return pinned_; }
 
   // Bumped by every in-place write. Autograd remembers the version a saved
   // tensor had, and backward() refuses to use it if the number changed.
@@ -29,6 +32,7 @@ class Storage {
   void* data_ = nullptr;
   size_t nbytes_ = 0;
   Device device_;
+  bool pinned_ = false;
   uint64_t version_ = 0;
 };
 

@@ -64,6 +64,8 @@ class Tensor {
   DType dtype() const { return checked()->dtype; }
   Device device() const { return checked()->device; }
   bool is_contiguous() const;
+  // True for a CPU tensor in page-locked memory (empty_pinned).
+  bool is_pinned() const { return storage().pinned(); }
   std::string shape_string() const { return shape_str(shape()); }
   // "float32[2, 3] on cpu": used in error messages.
   std::string describe() const;

@@ -67,7 +67,8 @@ Tensor encode_dataset(SimCLR& model, const Dataset& dataset, int64_t batch_size)
     indices.resize(count);
     std::iota(indices.begin(), indices.end(), start);
     // Features come back to the CPU, where the evaluation (kNN, linear probe) runs.
-    parts.push_back(model.encode(make_plain_batch(dataset, indices).images.to(model.device())).to(Device::CPU));
+    const bool on_gpu = model.device() == Device::CUDA;
+    parts.push_back(model.encode(make_plain_batch(dataset, indices, on_gpu).images.to(model.device())).to(Device::CPU));
   }
   model.train(was_training);
   return parts.size() == 1 ? contiguous(parts[0]) : concat(parts, 0);

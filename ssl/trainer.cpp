@@ -441,6 +441,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, bool resume,
   loader_options.batch_size = config.batch_size;
   loader_options.num_workers = config.workers;
   loader_options.seed = config.seed;
+  loader_options.pin_memory = device == Device::CUDA;  // batches land in page-locked memory
   Loader loader(train_set, loader_options, transform);
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   int64_t total_steps = config.epochs * steps_per_epoch;

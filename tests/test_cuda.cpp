@@ -114,3 +114,21 @@ TEST_CASE("cuda: pinned host buffers can be allocated and freed") {
   REQUIRE(p != nullptr);
   kc::free_pinned(p);
 }
+
+TEST_CASE("cuda: pinned CPU tensors: page-locked with a GPU, a clear error without one") {
+  if (!cuda_available()) {
+    const std::string msg = message_of([] { empty_pinned({4}); });
+    CHECK(contains(msg, "pinned host memory"));
+    CHECK(contains(msg, cuda_unavailable_reason()));
+    return;
+  }
+  Tensor p = empty_pinned({3, 5});
+  CHECK(p.device() == Device::CPU);
+  CHECK(p.is_pinned());
+  CHECK_FALSE(empty({3, 5}).is_pinned());
+  Generator gen(9);
+  p.copy_(randn({3, 5}, gen));
+  // Usable like any CPU tensor, and copied to the GPU and back unchanged.
+  CHECK(bitwise_equal(p.to(Device::CUDA).to(Device::CPU), p));
+  CHECK(bitwise_equal(p * 2.0, p + p));
+}

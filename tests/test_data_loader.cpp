@@ -425,3 +425,24 @@ TEST_CASE("data: loader reports how long the consumer waited") {
   CHECK(s.max_wait_s >= s.last_wait_s);
   CHECK(s.total_wait_s >= 6 * 0.030);
 }
+
+TEST_CASE("data: pin_memory builds the same batches in page-locked memory (or says why it cannot)") {
+  const Dataset ds = synthetic(12);
+  if (!cuda_available()) {
+    const std::string msg = message_of([&] { Loader loader(ds, {.batch_size = 4, .pin_memory = true}, nullptr); });
+    CHECK(contains(msg, "pin_memory"));
+    CHECK(contains(msg, cuda_unavailable_reason()));
+    return;
+  }
+  auto transform = augment::make_preset("simclr-gray");
+  Loader plain(ds, {.batch_size = 4, .shuffle = false, .num_workers = 1}, transform);
+  Loader pinned(ds, {.batch_size = 4, .shuffle = false, .num_workers = 1, .pin_memory = true}, transform);
+  plain.start_epoch(0);
+  pinned.start_epoch(0);
+  for (int k = 0; k < 3; ++k) {
+    const Batch a = *plain.next(), b = *pinned.next();
+    CHECK_FALSE(a.images.is_pinned());
+    CHECK(b.images.is_pinned());
+    CHECK(a.images.to_vector<float>() == b.images.to_vector<float>());
+  }
+}

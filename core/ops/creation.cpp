@@ -6,7 +6,8 @@
 
 namespace sc {
 
-Tensor empty(const Shape& shape, DType dtype, Device device) {
+namespace {
+Tensor empty_impl(const Shape& shape, DType dtype, Device device, bool pinned) {
   for (int64_t d : shape) SC_CHECK(d >= 0, "empty: negative size in shape ", shape_str(shape));
   SC_CHECK(shape.size() <= static_cast<size_t>(kernels::kMaxDims), "empty: at most ", kernels::kMaxDims,
            " dims are supported, got ", shape_str(shape));
@@ -16,13 +17,18 @@ Tensor empty(const Shape& shape, DType dtype, Device device) {
   constexpr int64_t kMaxBytes = int64_t(1) << 48;
   SC_CHECK(n <= kMaxBytes / static_cast<int64_t>(dtype_size(dtype)), "empty: ", dtype_name(dtype), shape_str(shape),
            " is too large to allocate (", n, " elements)");
-  impl->storage = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dtype), device);
+  impl->storage = std::make_shared<Storage>(static_cast<size_t>(n) * dtype_size(dtype), device, pinned);
   impl->shape = shape;
   impl->strides = contiguous_strides(shape);
   impl->dtype = dtype;
   impl->device = device;
   return Tensor(std::move(impl));
 }
+}  // namespace
+
+Tensor empty(const Shape& shape, DType dtype, Device device) { return empty_impl(shape, dtype, device, false); }
+
+Tensor empty_pinned(const Shape& shape, DType dtype) { return empty_impl(shape, dtype, Device::CPU, true); }
 
 Tensor full(const Shape& shape, double value, DType dtype, Device device) {
   Tensor t = empty(shape, dtype, device);

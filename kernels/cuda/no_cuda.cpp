@@ -14,6 +14,10 @@ const char* cuda_unavailable_reason() { return "this build has no CUDA backend (
 
 void* cuda_allocate(size_t) { throw Error(cuda_unavailable_reason()); }
 void cuda_free(void*) {}
+void* cuda_allocate_pinned(size_t) {
+  throw Error(detail::concat("cannot allocate pinned host memory: ", cuda_unavailable_reason()));
+}
+void cuda_free_pinned(void*) {}
 
 }  // namespace sc
 

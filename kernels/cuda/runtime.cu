@@ -52,6 +52,11 @@ void* cuda_allocate(size_t nbytes) {
   return kernels::cuda::allocate(nbytes);
 }
 void cuda_free(void* p) { kernels::cuda::deallocate(p); }
+void* cuda_allocate_pinned(size_t nbytes) {
+  SC_CHECK(cuda_available(), "cannot allocate pinned host memory: ", cuda_unavailable_reason());
+  return kernels::cuda::allocate_pinned(nbytes);
+}
+void cuda_free_pinned(void* p) { kernels::cuda::free_pinned(p); }
 
 }  // namespace sc
 

@@ -50,6 +50,8 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options, augment::Transform
   SC_CHECK(options_.batch_size > 0, "Loader(", dataset_.name(), "): batch_size must be positive, got ", options_.batch_size);
   SC_CHECK(options_.num_workers >= 0, "Loader(", dataset_.name(), "): num_workers must be >= 0, got ", options_.num_workers);
   SC_CHECK(options_.prefetch >= 1, "Loader(", dataset_.name(), "): prefetch must be >= 1, got ", options_.prefetch);
+  SC_CHECK(!options_.pin_memory || cuda_available(), "Loader(", dataset_.name(),
+           "): pin_memory needs the CUDA backend and a GPU: ", cuda_unavailable_reason());
   const int64_t n = dataset_.size();
   batches_per_epoch_ = options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
   SC_CHECK(batches_per_epoch_ > 0, "Loader(", dataset_.name(), "): the dataset has ", n, " images, not enough for one batch of ",
@@ -62,8 +64,9 @@ Batch Loader::build(int64_t k) const {
   const int64_t begin = k * options_.batch_size;
   const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
   const std::span<const int64_t> indices(order_.data() + begin, static_cast<size_t>(end - begin));
-  Batch batch = transform_ ? make_two_view_batch(dataset_, indices, *transform_, options_.seed, epoch_)
-                           : make_plain_batch(dataset_, indices);
+  Batch batch = transform_ ? make_two_view_batch(dataset_, indices, *transform_, options_.seed, epoch_,
+                                                 options_.pin_memory)
+                           : make_plain_batch(dataset_, indices, options_.pin_memory);
   batch.epoch = epoch_;
   batch.index = k;
   return batch;

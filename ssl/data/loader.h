@@ -43,6 +43,9 @@ struct LoaderOptions {
   int num_workers = 2;     // 0: batches are built inside next(), on the consumer's thread
   int prefetch = 4;        // the queue's capacity: batches built ahead of the consumer
   uint64_t seed = 0;
+  // Build the batches' images in page-locked memory (empty_pinned), so the copy to the GPU
+  // runs at full speed: on for a CUDA training run. Needs the CUDA backend and a GPU.
+  bool pin_memory = false;
 };
 
 // How long the consumer waited inside next() for the current epoch's batches. Near zero

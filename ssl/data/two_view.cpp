@@ -26,7 +26,7 @@ uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t sample_index, int view)
 }
 
 Batch make_two_view_batch(const Dataset& dataset, std::span<const int64_t> indices, const augment::Transform& transform,
-                          uint64_t seed, int64_t epoch) {
+                          uint64_t seed, int64_t epoch, bool pinned) {
   SC_CHECK(!indices.empty(), "make_two_view_batch(", dataset.name(), "): empty batch");
   const auto batch = static_cast<int64_t>(indices.size());
   Tensor images;
@@ -40,7 +40,7 @@ Batch make_two_view_batch(const Dataset& dataset, std::span<const int64_t> indic
       if (!images.defined()) {
         // The first view fixes the output shape (a crop may change the size).
         c = result.channels, h = result.height, w = result.width;
-        images = empty({2 * batch, c, h, w});
+        images = pinned ? empty_pinned({2 * batch, c, h, w}) : empty({2 * batch, c, h, w});
         out = images.data<float>();
       }
       SC_CHECK(result.channels == c && result.height == h && result.width == w, "make_two_view_batch(", dataset.name(),
@@ -54,11 +54,12 @@ Batch make_two_view_batch(const Dataset& dataset, std::span<const int64_t> indic
   return Batch{images, labels_of(dataset, indices), std::vector<int64_t>(indices.begin(), indices.end()), epoch, 0};
 }
 
-Batch make_plain_batch(const Dataset& dataset, std::span<const int64_t> indices) {
+Batch make_plain_batch(const Dataset& dataset, std::span<const int64_t> indices, bool pinned) {
   SC_CHECK(!indices.empty(), "make_plain_batch(", dataset.name(), "): empty batch");
   const auto batch = static_cast<int64_t>(indices.size());
   const int64_t numel = dataset.image_numel();
-  Tensor images = empty({batch, dataset.channels(), dataset.height(), dataset.width()});
+  const Shape shape{batch, dataset.channels(), dataset.height(), dataset.width()};
+  Tensor images = pinned ? empty_pinned(shape) : empty(shape);
   float* out = images.data<float>();
   for (int64_t j = 0; j < batch; ++j) {
     const std::span<const uint8_t> src = dataset.image(indices[j]);

@@ -32,11 +32,12 @@ uint64_t view_seed(uint64_t seed, int64_t epoch, int64_t sample_index, int view)
 
 // `transform` must be thread-safe (Transform::apply is const and keeps no state). Every
 // view must come out with the same shape; throws sc::Error naming the transform otherwise.
+// pinned: the images go into page-locked memory (empty_pinned), for a batch headed to the GPU.
 Batch make_two_view_batch(const Dataset& dataset, std::span<const int64_t> indices, const augment::Transform& transform,
-                          uint64_t seed, int64_t epoch);
+                          uint64_t seed, int64_t epoch, bool pinned = false);
 
 // Plain batch [B, C, H, W]: the images as float in [0, 1], no augmentation (evaluation,
 // feature extraction).
-Batch make_plain_batch(const Dataset& dataset, std::span<const int64_t> indices);
+Batch make_plain_batch(const Dataset& dataset, std::span<const int64_t> indices, bool pinned = false);
 
 }  // namespace sc::ssl
