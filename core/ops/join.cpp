@@ -66,10 +66,10 @@ Tensor index_add_rows(const Tensor& grad, const Tensor& index, const Shape& in_s
 }
 
 // Every index is checked before any is used: the kernels trust them.
-void check_indices(const int64_t* index, int64_t picked, int64_t rows, int64_t dim, const Tensor& x) {
-  for (int64_t j = 0; j < picked; ++j)
-    SC_CHECK(index[j] >= 0 && index[j] < rows, "index_select: index[", j, "] = ", index[j], " is out of range for dim ",
-             dim, " of ", x.describe(), " (valid: 0 to ", rows - 1, ")");
+void check_indices(const Tensor& index, int64_t rows, int64_t dim, const Tensor& x) {
+  const int64_t j = detail::first_out_of_range(index, rows);
+  SC_CHECK(j < 0, "index_select: index[", j, "] = ", static_cast<int64_t>(index.narrow(0, j, 1).item()),
+           " is out of range for dim ", dim, " of ", x.describe(), " (valid: 0 to ", rows - 1, ")");
 }
 
 }  // namespace
@@ -162,10 +162,10 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
 
   Tensor out = empty(out_shape, x.dtype(), x.device());
   Tensor idx = contiguous(index);
+  check_indices(idx, in.rows, dim, x);
   switch (x.device()) {
     case Device::CPU: {
       const int64_t* p = idx.data<int64_t>();
-      check_indices(p, picked, in.rows, dim, x);
       Tensor xc = contiguous(x.detach());
       dispatch_all(x.dtype(), "index_select", [&]<typename T>() {
         kernels::cpu::gather_rows<T>(xc.data<T>(), in.outer, in.rows, in.inner, p, picked, out.data<T>());
@@ -173,9 +173,6 @@ Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
       break;
     }
     case Device::CUDA: {
-      // The indices are checked on the host (one small copy), the kernel reads them on the device.
-      const Tensor host_idx = idx.to(Device::CPU);
-      check_indices(host_idx.data<int64_t>(), picked, in.rows, dim, x);
       Tensor xc = contiguous(x.detach());
       SC_CUDA_BRANCH("index_select", dispatch_all(x.dtype(), "index_select", [&]<typename T>() {
         kernels::cuda::gather_rows<T>(xc.data<T>(), in.outer, in.rows, in.inner, idx.data<int64_t>(), picked,

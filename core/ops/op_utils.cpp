@@ -1,5 +1,7 @@
 #include "core/ops/op_utils.h"
 
+#include "kernels/index.h"
+
 namespace sc::detail {
 
 kernels::Layout layout_of(const Tensor& t) {
@@ -42,6 +44,25 @@ void check_floating(const Tensor& t, const char* op) {
 
 void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what) {
   SC_CHECK(t.dim() == ndim, op, ": ", what, " must have ", ndim, " dims, got ", t.describe());
+}
+
+int64_t first_out_of_range(const Tensor& index, int64_t high) {
+  const Tensor idx = contiguous(index);
+  const int64_t n = idx.numel();
+  switch (idx.device()) {
+    case Device::CPU: {
+      const int64_t* p = idx.data<int64_t>();
+      for (int64_t i = 0; i < n; ++i)
+        if (p[i] < 0 || p[i] >= high) return i;
+      return -1;
+    }
+    case Device::CUDA: {
+      int64_t first = -1;
+      SC_CUDA_BRANCH("index check", first = kernels::cuda::first_out_of_range(idx.data<int64_t>(), n, 0, high));
+      return first;
+    }
+  }
+  return -1;
 }
 
 void no_cuda_kernel(const char* op) {

@@ -5,7 +5,6 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
-#include "kernels/index.h"
 #include "kernels/softmax.h"
 
 namespace sc {
@@ -94,22 +93,8 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
   const int64_t rows = logits.shape()[0], classes = logits.shape()[1];
   SC_CHECK(rows > 0, op, ": the mean over N = 0 rows is undefined (logits ", logits.describe(), ")");
   SC_CHECK(classes > 0, op, ": logits ", logits.describe(), " have no classes");
-  // An index outside [0, C) would read outside the row: name the first bad one. On the GPU
-  // the search runs there and only its answer comes back.
-  int64_t bad_row = -1;
-  switch (targets.device()) {
-    case Device::CPU: {
-      const std::vector<int64_t> labels = targets.to_vector<int64_t>();
-      for (int64_t r = 0; r < rows && bad_row < 0; ++r)
-        if (labels[r] < 0 || labels[r] >= classes) bad_row = r;
-      break;
-    }
-    case Device::CUDA: {
-      const Tensor t = contiguous(targets);
-      SC_CUDA_BRANCH(op, bad_row = kernels::cuda::first_out_of_range(t.data<int64_t>(), rows, 0, classes));
-      break;
-    }
-  }
+  // An index outside [0, C) would read outside the row: name the first bad one.
+  const int64_t bad_row = detail::first_out_of_range(targets, classes);
   SC_CHECK(bad_row < 0, op, ": target ", static_cast<int64_t>(targets.narrow(0, bad_row, 1).item()), " in row ",
            bad_row, " is out of range for ", classes, " classes (expected 0 to ", classes - 1, ")");
 
