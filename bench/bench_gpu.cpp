@@ -41,17 +41,12 @@
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/storage.h"
+#include "kernels/cuda/stream.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/gemm.h"
 #include "nn/adam.h"
 #include "nn/convnet.h"
 #include "nn/projection_head.h"
-
-namespace sc::kernels::cuda {
-// The stream every kernel is queued on (defined in kernels/cuda/runtime.cu). It is declared
-// in kernels/cuda/common.cuh, which holds device code and so cannot be included here.
-cudaStream_t stream();
-}  // namespace sc::kernels::cuda
 
 using namespace sc;
 namespace kcuda = sc::kernels::cuda;

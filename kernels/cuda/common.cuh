@@ -13,6 +13,7 @@
 
 #include "core/error.h"
 #include "kernels/cuda_backend.h"
+#include "kernels/cuda/stream.h"
 #include "kernels/layout.h"
 
 namespace sc::kernels::cuda {
@@ -25,10 +26,6 @@ namespace sc::kernels::cuda {
     if (sc_cuda_err_ != cudaSuccess)                                                               \
       ::sc::kernels::cuda::throw_cuda_error(sc_cuda_err_, #call, __FILE__, __LINE__);              \
   } while (0)
-
-// The one stream every kernel, copy and library call runs on. It is a blocking stream, so it
-// also stays ordered with plain cudaMemcpy calls on the legacy default stream.
-cudaStream_t stream();
 
 void check_launch(const char* kernel_name);
 
