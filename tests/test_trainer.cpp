@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -14,8 +15,11 @@
 #include <string>
 #include <vector>
 
+#include <zlib.h>
+
 #include "core/ops.h"
 #include "ssl/checkpoint.h"
+#include "ssl/evaluation.h"
 #include "ssl/export.h"
 #include "ssl/report.h"
 #include "ssl/trainer.h"
@@ -390,4 +394,96 @@ TEST_CASE("cuda: trainer: --device cuda trains like the CPU and writes a CPU che
   const TrainResult more = train(config, tiny_data(), true, quiet());
   CHECK(more.steps == 12);
   CHECK(std::isfinite(more.last_loss));
+}
+
+// ---- the trace of 20 steps recorded before the method seam --------------------------
+// tests/golden/simclr_trace_20_steps.txt was written by this test (SC_WRITE_SIMCLR_TRACE=1)
+// with the trainer as it was before ssl/method.h existed (commit 025974e). The redesigned
+// trainer must reproduce it bit for bit: every step's loss, every checkpoint tensor (model
+// and optimizer, compared by CRC-32 of their bytes) and the linear probe / kNN of the
+// trained encoder. One compute thread, so the summation order is fixed.
+namespace {
+
+struct Trace {
+  std::vector<std::string> lines;  // "loss <step> <value>", "model <name> <crc>", ...
+};
+
+std::string crc_of(const Tensor& t) {
+  const Tensor c = t.contiguous();
+  const uLong crc = crc32(0L, static_cast<const Bytef*>(c.raw_data()),
+                          static_cast<uInt>(static_cast<size_t>(c.numel()) * dtype_size(c.dtype())));
+  char buf[16];
+  std::snprintf(buf, sizeof buf, "%08lx", static_cast<unsigned long>(crc));
+  return buf;
+}
+
+std::string exact(double v) {
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%a", v);  // hex float: every bit of the double
+  return buf;
+}
+
+Trace record_trace() {
+  const fs::path dir = fresh_dir("trace");
+  TrainConfig c = tiny_config(dir);
+  c.epochs = 3;
+  c.max_steps = 20;
+  c.threads = 1;
+  TrainData data;
+  data.train = patterns(128, 5, "patterns/train");  // 8 steps per epoch: 20 steps end mid-epoch 3
+  data.test = patterns(48, 6, "patterns/test");
+  const int threads_before = num_threads();
+  train(c, data, false, quiet());
+  Trace trace;
+  for (const auto& line : read_lines(dir / "metrics.jsonl")) {
+    if (!contains(line, "\"type\": \"step\"")) continue;
+    const size_t step_at = line.find("\"step\": ") + 8, loss_at = line.find("\"loss\": ") + 8;
+    trace.lines.push_back("loss " + std::to_string(std::stoll(line.substr(step_at))) + " " +
+                          exact(std::stod(line.substr(loss_at))));
+  }
+  const Checkpoint ckpt = load_checkpoint(checkpoint_path(dir.string()));
+  trace.lines.push_back("checkpoint_step " + std::to_string(ckpt.step));
+  for (const auto& [name, t] : ckpt.model) trace.lines.push_back("model " + name + " " + crc_of(t));
+  for (const auto& [name, t] : ckpt.optimizer) trace.lines.push_back("optimizer " + name + " " + crc_of(t));
+  const auto model = load_trained_model(dir.string());
+  const Tensor train_f = encode_dataset(*model, data.train), test_f = encode_dataset(*model, *data.test);
+  trace.lines.push_back("features " + crc_of(train_f) + " " + crc_of(test_f));
+  // The probe's per-epoch losses and the kNN votes carry every bit of the evaluation (the
+  // accuracies alone saturate on these easy patterns).
+  const Tensor train_y = from_vector(data.train.labels(), {data.train.size()});
+  const Tensor test_y = from_vector(data.test->labels(), {data.test->size()});
+  LinearProbeOptions probe;
+  probe.epochs = 5;
+  const LinearProbeResult p = linear_probe(train_f, train_y, test_f, test_y, probe);
+  for (size_t e = 0; e < p.epoch_losses.size(); ++e)
+    trace.lines.push_back("probe_loss " + std::to_string(e) + " " + exact(p.epoch_losses[e]));
+  trace.lines.push_back("probe_accuracy " + exact(p.test_accuracy));
+  KnnOptions knn;
+  knn.k = 10;
+  const KnnResult k = knn_evaluate(train_f, train_y, test_f, test_y, knn);
+  trace.lines.push_back("knn " + exact(k.accuracy) + " votes " + crc_of(k.class_votes));
+  set_num_threads(threads_before);
+  fs::remove_all(dir);
+  return trace;
+}
+
+}  // namespace
+
+TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam, bit for bit") {
+  const fs::path golden = fs::path(SC_GOLDEN_DIR) / "simclr_trace_20_steps.txt";
+  const Trace trace = record_trace();
+  if (std::getenv("SC_WRITE_SIMCLR_TRACE")) {
+    std::ofstream out(golden);
+    out << "# 20 SimCLR steps (tests/test_trainer.cpp, record_trace): losses as hex floats, checkpoint\n"
+        << "# tensors as CRC-32 of their bytes, probe and kNN accuracy. Recorded before ssl/method.h.\n";
+    for (const auto& line : trace.lines) out << line << "\n";
+    MESSAGE("wrote ", golden.string());
+    return;
+  }
+  std::vector<std::string> expected;
+  for (const auto& line : read_lines(golden))
+    if (!line.empty() && line[0] != '#') expected.push_back(line);
+  REQUIRE(expected.size() > 40);
+  CHECK(trace.lines.size() == expected.size());
+  for (size_t i = 0; i < std::min(expected.size(), trace.lines.size()); ++i) CHECK(trace.lines[i] == expected[i]);
 }
