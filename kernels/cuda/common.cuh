@@ -11,7 +11,7 @@
 
 #include <cstdint>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/cuda/stream.h"
 #include "kernels/layout.h"

@@ -3,8 +3,8 @@
 #include <cstddef>
 #include <string>
 
-#include "core/device.h"
-#include "core/error.h"
+#include "base/device.h"
+#include "base/error.h"
 #include "kernels/cuda_backend.h"
 
 namespace sc {

@@ -10,8 +10,8 @@
 #include <unordered_map>
 #include <vector>
 
-#include "core/device.h"
-#include "core/error.h"
+#include "base/device.h"
+#include "base/error.h"
 #include "kernels/cuda/common.cuh"
 
 namespace sc {

@@ -2,7 +2,7 @@
 #include <climits>
 #include <mutex>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "kernels/cuda/vendor/cudnn_common.cuh"
 
 namespace sc::kernels::cuda {

@@ -4,7 +4,7 @@
 #include <ostream>
 #include <string>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace sc {
 
