@@ -7,7 +7,7 @@
 #include <string>
 #include <system_error>
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace sc::test {
 

@@ -2,7 +2,7 @@
 
 #include <filesystem>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "ssl/data/byte_reader.h"
 
 namespace sc::ssl {

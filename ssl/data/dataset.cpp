@@ -1,6 +1,6 @@
 #include "ssl/data/dataset.h"
 
-#include "core/error.h"
+#include "base/error.h"
 
 namespace sc::ssl {
 

@@ -4,7 +4,7 @@
 #include <iomanip>
 #include <sstream>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "ssl/data/byte_reader.h"
 
 namespace sc::ssl {

@@ -7,7 +7,7 @@
 #include <filesystem>
 #include <memory>
 
-#include "core/error.h"
+#include "base/error.h"
 #include "ssl/data/byte_reader.h"
 
 namespace fs = std::filesystem;
