@@ -51,6 +51,8 @@ TransformPtr blog() {
 
 std::vector<std::string> preset_names() { return {"simclr-rgb", "simclr-gray", "blog"}; }
 
+std::string default_preset(int64_t channels) { return channels == 1 ? "simclr-gray" : "simclr-rgb"; }
+
 TransformPtr make_preset(const std::string& name) {
   if (name == "simclr-rgb") return simclr_rgb();
   if (name == "simclr-gray") return simclr_gray();

@@ -39,5 +39,8 @@ class Compose : public Transform {
 // Throws sc::Error listing the known names for an unknown one (augment/presets.cpp).
 TransformPtr make_preset(const std::string& name);
 std::vector<std::string> preset_names();
+// The preset for images with `channels` channels when none is named: "simclr-gray" for 1,
+// "simclr-rgb" otherwise.
+std::string default_preset(int64_t channels);
 
 }  // namespace sc::augment
