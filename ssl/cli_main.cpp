@@ -1,13 +1,21 @@
-// The `simclr` program: a thin CLI11 layer over ssl/ (trainer.h, report.h, simclr.h).
+// The `simclr` program: a thin CLI11 layer over ssl/ (trainer.h, report.h, method.h, recipes.h).
 // Every error ends as "error: <message>" on stderr and exit status 1.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
 #include <filesystem>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <sstream>
+#include <utility>
+#include <vector>
 
+#include "augment/transform.h"
 #include "core/ops.h"
+#include "ssl/recipes.h"
 #include "ssl/report.h"
+#include "ssl/run_dir.h"
 #include "ssl/trainer.h"
 
 using namespace sc;
@@ -24,39 +32,68 @@ void check_device(const std::string& device) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  CLI::App app{"simclr: SimCLR self-supervised pre-training and evaluation (Fashion-MNIST by default)"};
+  CLI::App app{"simclr: self-supervised pre-training (SimCLR and other methods) and evaluation (Fashion-MNIST by default)"};
   app.require_subcommand(1);
   app.set_help_all_flag("--help-all", "Show the help of every subcommand");
 
   // ---- train
-  TrainConfig tc;
+  // Flags land in `given`; after parsing, only the flags actually given are copied onto the
+  // base config (a recipe, or the stored config of a resumed run), so "not given" and "given
+  // with the default value" never get confused.
+  TrainConfig given;
+  std::vector<std::pair<CLI::Option*, std::function<void(TrainConfig&)>>> overrides;
+  auto* train_cmd = app.add_subcommand("train", "Pre-train an encoder self-supervised (no labels used)");
+  auto flag = [&](const std::string& name, auto member, const std::string& help) {
+    CLI::Option* option = train_cmd->add_option(name, given.*member, help)->capture_default_str();
+    overrides.emplace_back(option, [&given, member](TrainConfig& to) { to.*member = given.*member; });
+    return option;
+  };
+  std::string recipe_help = "Named recipe the flags start from:";
+  for (const Recipe& r : recipes()) recipe_help += "\n  " + r.name + ": " + r.summary;
+  std::string recipe_name = "quick";
+  CLI::Option* recipe_option = train_cmd->add_option("--recipe", recipe_name, recipe_help)->capture_default_str();
+  std::string method_help = "Self-supervised method:";
+  for (const MethodInfo& m : method_registry()) method_help += "\n  " + m.name + ": " + m.summary;
+  CLI::Option* method_option = flag("--method", &TrainConfig::method, method_help);
+  flag("--data", &TrainConfig::data, "Dataset folder: MNIST layout, CIFAR-10 binary or image folder (\"\": Fashion-MNIST)");
+  CLI::Option* out_option = flag("--out", &TrainConfig::out_dir, "Run folder for checkpoints, metrics and plots (must not hold a run)");
+  flag("--epochs", &TrainConfig::epochs, "Epochs (may change on --resume: a larger value stretches the cosine schedule)");
+  flag("--steps", &TrainConfig::max_steps, "Stop after this many steps in total (0: all epochs)");
+  flag("--batch-size", &TrainConfig::batch_size, "Images per batch (two views each)");
+  flag("--seed", &TrainConfig::seed, "Run seed");
+  flag("--threads", &TrainConfig::threads, "Compute threads (0: all cores)");
+  flag("--workers", &TrainConfig::workers, "Data loader threads");
+  flag("--device", &TrainConfig::device, "cpu or cuda");
+  flag("--encoder", &TrainConfig::encoder, "convnet or resnet18");
+  flag("--width", &TrainConfig::width, "Encoder width (ConvNet w, ResNet base width)");
+  flag("--projection-dim", &TrainConfig::projection_dim, "Size of the embedding the loss sees");
+  flag("--optimizer", &TrainConfig::optimizer, "adam, sgd, adamw or lars");
+  flag("--lr", &TrainConfig::lr, "Peak learning rate");
+  flag("--weight-decay", &TrainConfig::weight_decay, "Weight decay");
+  flag("--momentum", &TrainConfig::momentum, "Momentum (sgd, lars)");
+  flag("--warmup-epochs", &TrainConfig::warmup_epochs, "Linear warmup length in epochs, then cosine");
+  flag("--augment", &TrainConfig::augment, "Augmentation preset (\"\": simclr-gray or simclr-rgb by channels)");
+  flag("--train-subset", &TrainConfig::train_subset, "Use the first N training images (0: all)");
+  flag("--test-subset", &TrainConfig::test_subset, "Use the first N test images (0: all)");
+  flag("--knn-k", &TrainConfig::knn_k, "kNN monitor neighbours each epoch (0: off)");
+  flag("--knn-bank", &TrainConfig::knn_bank_size, "Training images in the kNN bank (0: all)");
+  flag("--log-every", &TrainConfig::log_every, "A progress line every N steps when the output is not a terminal");
+  // Each method's hyper-parameters, as flags; one that the chosen method lacks is an error.
+  std::map<std::string, double> hyper_values;
+  std::vector<std::pair<std::string, CLI::Option*>> hyper_options;
+  for (const MethodInfo& m : method_registry()) {
+    for (const HyperParameter& h : m.hyper_parameters) {
+      std::ostringstream help;
+      help << m.title << ": " << h.help << " (default " << h.default_value << ", range [" << h.min << ", " << h.max << "])";
+      if (hyper_values.count(h.name)) continue;  // shared by two methods: one flag serves both
+      hyper_values[h.name] = h.default_value;
+      hyper_options.emplace_back(h.name, train_cmd->add_option("--" + h.name, hyper_values[h.name], help.str()));
+    }
+  }
   std::string resume_dir;
-  int64_t epochs_flag = 0;
-  auto* train_cmd = app.add_subcommand("train", "Pre-train an encoder with SimCLR (no labels used)");
-  train_cmd->add_option("--data", tc.data, "Dataset folder: MNIST layout, CIFAR-10 binary or image folder (default: Fashion-MNIST)");
-  train_cmd->add_option("--out", tc.out_dir, "Run directory for checkpoint, metrics and plots")->capture_default_str();
-  train_cmd->add_option("--epochs", epochs_flag, "Epochs (default 1)");
-  train_cmd->add_option("--steps", tc.max_steps, "Stop after this many steps in total (0: all epochs)")->capture_default_str();
-  train_cmd->add_option("--batch-size", tc.batch_size, "Images per batch (two views each)")->capture_default_str();
-  train_cmd->add_option("--seed", tc.seed, "Run seed")->capture_default_str();
-  train_cmd->add_option("--threads", tc.threads, "Compute threads (0: all cores)")->capture_default_str();
-  train_cmd->add_option("--workers", tc.workers, "Data loader threads")->capture_default_str();
-  train_cmd->add_option("--device", tc.device, "cpu or cuda")->capture_default_str();
-  train_cmd->add_option("--encoder", tc.encoder, "convnet or resnet18")->capture_default_str();
-  train_cmd->add_option("--width", tc.width, "Encoder width (ConvNet w, ResNet base width)")->capture_default_str();
-  train_cmd->add_option("--projection-dim", tc.projection_dim, "Projection head output size")->capture_default_str();
-  train_cmd->add_option("--temperature", tc.temperature, "NT-Xent temperature")->capture_default_str();
-  train_cmd->add_option("--optimizer", tc.optimizer, "adam, sgd, adamw or lars")->capture_default_str();
-  train_cmd->add_option("--lr", tc.lr, "Peak learning rate")->capture_default_str();
-  train_cmd->add_option("--weight-decay", tc.weight_decay, "Weight decay")->capture_default_str();
-  train_cmd->add_option("--momentum", tc.momentum, "Momentum (sgd, lars)")->capture_default_str();
-  train_cmd->add_option("--warmup-epochs", tc.warmup_epochs, "Linear warmup length in epochs, then cosine")->capture_default_str();
-  train_cmd->add_option("--augment", tc.augment, "Augmentation preset (default: simclr-gray or simclr-rgb by channels)");
-  train_cmd->add_option("--train-subset", tc.train_subset, "Use the first N training images (0: all)")->capture_default_str();
-  train_cmd->add_option("--test-subset", tc.test_subset, "Use the first N test images (0: all)")->capture_default_str();
-  train_cmd->add_option("--knn-k", tc.knn_k, "kNN monitor neighbours each epoch (0: off)")->capture_default_str();
-  train_cmd->add_option("--knn-bank", tc.knn_bank_size, "Training images in the kNN bank (0: all)")->capture_default_str();
-  train_cmd->add_option("--resume", resume_dir, "Continue the run in this directory from its checkpoint");
+  bool force = false;
+  train_cmd->add_option("--resume", resume_dir, "Continue the run in this folder from its newest readable checkpoint");
+  train_cmd->add_flag("--force", force, "Start a new run even where --out holds one (the old run is moved to <out>.replaced-N)");
 
   // ---- eval
   EvalConfig ec;
@@ -117,20 +154,25 @@ int main(int argc, char** argv) {
 
   try {
     if (train_cmd->parsed()) {
-      bool resume = false;
-      if (!resume_dir.empty()) {
-        const int threads = tc.threads, workers = tc.workers;
-        tc = load_run_config(resume_dir);
-        tc.out_dir = resume_dir;
-        tc.threads = threads;
-        tc.workers = workers;
-        resume = true;
+      const bool resume = !resume_dir.empty();
+      SC_CHECK(!(resume && force), "--force starts a new run; it cannot be combined with --resume");
+      SC_CHECK(!(resume && recipe_option->count() > 0), "--recipe cannot be used with --resume: a run keeps its recipe");
+      TrainConfig config = resume ? load_run_config(resume_dir) : recipe_config(recipe_name);
+      // Another method than the base's: the base's hyper-parameters were for its method.
+      if (method_option->count() > 0 && given.method != config.method) config.method_params.clear();
+      for (const auto& [option, apply] : overrides)
+        if (option->count() > 0) apply(config);
+      for (const auto& [name, option] : hyper_options)
+        if (option->count() > 0) config.method_params[name] = hyper_values[name];
+      if (resume) {
+        SC_CHECK(out_option->count() == 0 || std::filesystem::path(given.out_dir) == std::filesystem::path(resume_dir),
+                 "--out ", given.out_dir, " and --resume ", resume_dir, " name different folders: a resumed run stays in its folder");
+        config.out_dir = resume_dir;
       }
-      if (epochs_flag != 0) tc.epochs = epochs_flag;
-      const TrainResult r = train(tc, resume);
+      const TrainResult r = train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New);
       std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
-                  r.checkpoint_path.c_str(), (std::filesystem::path(tc.out_dir) / "metrics.jsonl").c_str());
+                  r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());
     } else if (eval_cmd->parsed()) {
       check_device(eval_device);
       ec.device = eval_device;
@@ -142,14 +184,13 @@ int main(int argc, char** argv) {
       const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset);
       std::printf("wrote %s %s\n", embed_out.c_str(), f.shape_string().c_str());
     } else if (export_cmd->parsed()) {
-      std::unique_ptr<SimCLR> model = load_trained_model(export_run);
+      std::unique_ptr<Method> model = load_trained_model(export_run);
       export_encoder_safetensors(*model, export_out);
-      std::printf("wrote %s (%s w=%lld, %lld-d features)\n", export_out.c_str(), model->options().encoder.c_str(),
-                  static_cast<long long>(model->options().width), static_cast<long long>(model->feature_dim()));
+      std::printf("wrote %s (%s w=%lld, %lld-d features)\n", export_out.c_str(), model->options().encoder.encoder.c_str(),
+                  static_cast<long long>(model->options().encoder.width), static_cast<long long>(model->feature_dim()));
     } else if (preview_cmd->parsed()) {
       const TrainData data = load_train_data(preview_data);
-      const std::string preset = !preview_preset.empty() ? preview_preset
-                                 : data.train.channels() == 1 ? "simclr-gray" : "simclr-rgb";
+      const std::string preset = !preview_preset.empty() ? preview_preset : augment::default_preset(data.train.channels());
       write_augment_preview(data.train, preset, preview_out, preview_count, preview_seed);
       std::printf("wrote %s (%lld images, preset %s)\n", preview_out.c_str(), static_cast<long long>(preview_count),
                   preset.c_str());

@@ -90,7 +90,7 @@ std::string EvalReport::table() const {
 EvalReport evaluate_run(const EvalConfig& config) {
   if (config.threads > 0) set_num_threads(config.threads);
   TrainConfig run_config;
-  std::unique_ptr<SimCLR> model = load_trained_model(config.run, &run_config);
+  std::unique_ptr<Method> model = load_trained_model(config.run, &run_config);
   if (config.device == "cuda") model->to(Device::CUDA);
   const std::string data_path = config.data.empty() ? run_config.data : config.data;
   const int64_t train_subset = config.train_subset >= 0 ? config.train_subset : run_config.train_subset;
@@ -100,8 +100,8 @@ EvalReport evaluate_run(const EvalConfig& config) {
            "' has no test split (an image folder needs train/ and test/ subfolders)");
   const Dataset& train = data.train;
   const Dataset& test = *data.test;
-  SC_CHECK(train.channels() == model->options().in_channels, "eval: the data has ", train.channels(),
-           " channel(s) but the checkpoint's encoder takes ", model->options().in_channels);
+  SC_CHECK(train.channels() == model->options().encoder.in_channels, "eval: the data has ", train.channels(),
+           " channel(s) but the checkpoint's encoder takes ", model->options().encoder.in_channels);
 
   EvalReport report;
   report.train_name = train.name();
@@ -109,7 +109,7 @@ EvalReport evaluate_run(const EvalConfig& config) {
   report.train_size = train.size();
   report.test_size = test.size();
   // Features of both splits through one model, timed.
-  auto features_of = [&](SimCLR& m, const char* what) {
+  auto features_of = [&](Method& m, const char* what) {
     const auto t0 = std::chrono::steady_clock::now();
     std::pair<Tensor, Tensor> f{encode_dataset(m, train), encode_dataset(m, test)};
     if (config.verbose) {
@@ -123,15 +123,17 @@ EvalReport evaluate_run(const EvalConfig& config) {
   if (config.baselines) {
     report.rows.push_back(evaluate_features("raw pixels", raw_pixel_features(train), train, raw_pixel_features(test),
                                             test, config));
+    // The run's starting point: the same method built from the same init seed.
     Generator init_gen(model_init_seed(run_config.seed));
-    SimCLR random_model(model->options(), init_gen);
-    const auto [random_train, random_test] = features_of(random_model, "the random encoder");
+    std::unique_ptr<Method> random_model = make_method(run_config.method, model->options(), init_gen);
+    const auto [random_train, random_test] = features_of(*random_model, "the random encoder");
     report.rows.push_back(evaluate_features("random " + run_config.encoder + " w=" + std::to_string(run_config.width),
                                             random_train, train, random_test, test, config));
   }
-  const auto [simclr_train, simclr_test] = features_of(*model, "the SimCLR encoder");
-  report.rows.push_back(evaluate_features("SimCLR " + run_config.encoder + " w=" + std::to_string(run_config.width),
-                                          simclr_train, train, simclr_test, test, config));
+  const std::string title = find_method(run_config.method).title;
+  const auto [trained_train, trained_test] = features_of(*model, ("the " + title + " encoder").c_str());
+  report.rows.push_back(evaluate_features(title + " " + run_config.encoder + " w=" + std::to_string(run_config.width),
+                                          trained_train, train, trained_test, test, config));
   return report;
 }
 
@@ -139,7 +141,7 @@ Tensor embed_to_npy(const std::string& run, const std::string& data_path, const 
                     const std::string& path, int64_t subset) {
   SC_CHECK(split == "train" || split == "test", "embed: --split must be train or test, got '", split, "'");
   TrainConfig run_config;
-  std::unique_ptr<SimCLR> model = load_trained_model(run, &run_config);
+  std::unique_ptr<Method> model = load_trained_model(run, &run_config);
   const TrainData data = load_train_data(data_path.empty() ? run_config.data : data_path, split == "train" ? subset : 0,
                                          split == "test" ? subset : 0);
   SC_CHECK(split == "train" || data.test.has_value(), "embed: the data has no test split");

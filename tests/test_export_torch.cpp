@@ -8,7 +8,7 @@
 
 #include "core/ops.h"
 #include "ssl/export.h"
-#include "ssl/simclr.h"
+#include "ssl/method.h"
 #include "tests/test_util.h"
 
 using namespace sc;
@@ -20,9 +20,10 @@ TEST_CASE("simclr: the exported encoder loads in PyTorch and matches our feature
     return;
   }
   Generator gen(7);
-  ModelOptions options;
-  options.width = 4;
-  SimCLR model(options, gen);
+  MethodOptions options;
+  options.encoder.width = 4;
+  auto method = make_method("simclr", options, gen);
+  Method& model = *method;
   {
     // A few training-mode passes give BatchNorm non-trivial running statistics to export.
     NoGradGuard no_grad;

@@ -12,7 +12,7 @@
 #include "nn/adam.h"
 #include "ssl/export.h"
 #include "ssl/metrics.h"
-#include "ssl/simclr.h"
+#include "ssl/method.h"
 
 #include "tests/test_util.h"
 
@@ -25,14 +25,16 @@ namespace {
 
 
 
-ModelOptions tiny_convnet() {
-  ModelOptions o;
-  o.encoder = "convnet";
-  o.width = 4;
-  o.in_channels = 1;
+MethodOptions tiny_convnet() {
+  MethodOptions o;
+  o.encoder.encoder = "convnet";
+  o.encoder.width = 4;
+  o.encoder.in_channels = 1;
   o.projection_dim = 8;
   return o;
 }
+
+std::unique_ptr<Method> simclr(const MethodOptions& options, Generator& gen) { return make_method("simclr", options, gen); }
 
 // 12 gray 28x28 images: random bytes, labels 0..2.
 Dataset random_images(int64_t n, uint64_t seed) {
@@ -48,37 +50,57 @@ Dataset random_images(int64_t n, uint64_t seed) {
 
 TEST_CASE("simclr: model shapes, names and both views in one forward pass") {
   Generator gen(1);
-  SimCLR model(tiny_convnet(), gen);
+  auto method = simclr(tiny_convnet(), gen);
+  Method& model = *method;
   CHECK(model.feature_dim() == 32);  // ConvNet: 8w
   Tensor x = rand({6, 1, 28, 28}, gen);
-  const Tensor z = model.forward(x);
+  // The trainer's view: a loss and named metrics for a two-view batch.
+  const MethodOutput out = model.forward_views(x);
+  CHECK(out.loss.dim() == 0);
+  REQUIRE(out.metrics.size() == 2);
+  CHECK(out.metrics[0].first == "top1");
+  CHECK(out.metrics[1].first == "embedding_std");
+  // The head's output is what nt_xent sees: the method's loss is nt_xent of head(encoder(x)).
+  auto& head = *model.children()[1].second;
+  CHECK(model.children()[1].first == "head");
+  const Tensor z = head.forward(model.encode(x));
   CHECK(z.shape() == Shape{6, 8});
+  CHECK(out.loss.item() == doctest::Approx(nt_xent(z, 0.5).item()).epsilon(1e-6));
   model.eval();
   CHECK(model.encode(x).shape() == Shape{6, 32});
+  CHECK(model.forward(x).shape() == Shape{6, 32});  // forward is the encoder: features for evaluation
   // The state_dict keys carry the child names; the encoder's own keys are the plain nn/ ones.
   const auto state = model.state_dict();
   CHECK(state.contains("encoder.features.0.weight"));
   CHECK(state.contains("head.0.weight"));
-  CHECK(model.encoder->state_dict().contains("features.0.weight"));
+  CHECK(model.encoder().state_dict().contains("features.0.weight"));
   // In eval mode, a row's z does not depend on the rest of the batch: the two views really go
   // through the same network, row by row.
-  const Tensor z_all = model.forward(x);
-  const Tensor z_one = model.forward(narrow(x, 0, 4, 1));
+  const Tensor z_all = head.forward(model.encode(x));
+  const Tensor z_one = head.forward(model.encode(narrow(x, 0, 4, 1)));
   const auto a = narrow(z_all, 0, 4, 1).contiguous().to_vector<float>();
   const auto b = z_one.to_vector<float>();
   for (size_t i = 0; i < a.size(); ++i) CHECK(a[i] == doctest::Approx(b[i]).epsilon(1e-5));  // fp32 GEMM blocking
 
-  ModelOptions bad = tiny_convnet();
-  bad.encoder = "vgg";
-  CHECK(contains(message_of([&] { SimCLR m(bad, gen); }), "unknown encoder 'vgg'"));
+  MethodOptions bad = tiny_convnet();
+  bad.encoder.encoder = "vgg";
+  CHECK(contains(message_of([&] { simclr(bad, gen); }), "unknown encoder 'vgg'"));
   bad = tiny_convnet();
-  bad.in_channels = 2;
-  CHECK(contains(message_of([&] { SimCLR m(bad, gen); }), "in_channels must be 1 or 3"));
+  bad.encoder.in_channels = 2;
+  CHECK(contains(message_of([&] { simclr(bad, gen); }), "in_channels must be 1 or 3"));
+  bad = tiny_convnet();
+  bad.hyper["temperature"] = 1e-30;
+  CHECK(contains(message_of([&] { simclr(bad, gen); }), "--temperature must be in [0.01, 100]"));
+  bad = tiny_convnet();
+  bad.hyper["lambda"] = 1;
+  CHECK(contains(message_of([&] { simclr(bad, gen); }), "--lambda is not a hyper-parameter of simclr"));
+  CHECK(contains(message_of([&] { make_method("byoll", tiny_convnet(), gen); }), "unknown method 'byoll' (known: simclr"));
 }
 
 TEST_CASE("simclr: a few Adam steps on a fixed two-view batch lower nt_xent") {
   Generator gen(7);
-  SimCLR model(tiny_convnet(), gen);
+  auto method = simclr(tiny_convnet(), gen);
+  Method& model = *method;
   // A fixed batch of 8 images, second view = first view plus small noise.
   const Tensor first = rand({8, 1, 28, 28}, gen);
   const Tensor second = add(first, mul(randn({8, 1, 28, 28}, gen), 0.05));
@@ -93,7 +115,7 @@ TEST_CASE("simclr: a few Adam steps on a fixed two-view batch lower nt_xent") {
   double first_loss = 0, last_loss = 0;
   for (int step = 0; step < 8; ++step) {
     adam.zero_grad();
-    const Tensor loss = nt_xent(model.forward(batch), 0.5);
+    const Tensor loss = model.forward_views(batch).loss;
     if (step == 0) first_loss = loss.item();
     last_loss = loss.item();
     loss.backward();
@@ -140,7 +162,8 @@ TEST_CASE("simclr: contrastive top-1 and embedding std on hand-made embeddings")
 
 TEST_CASE("simclr: encode_dataset runs in eval mode, leaves BN statistics and the mode alone") {
   Generator gen(5);
-  SimCLR model(tiny_convnet(), gen);
+  auto method = simclr(tiny_convnet(), gen);
+  Method& model = *method;
   const Dataset data = random_images(10, 11);
   const auto before = model.state_dict().clone();
   const Tensor f = encode_dataset(model, data, 4);  // 3 batches: 4, 4, 2
@@ -164,7 +187,8 @@ TEST_CASE("simclr: encode_dataset runs in eval mode, leaves BN statistics and th
 
 TEST_CASE("simclr: export writes the encoder as safetensors with plain names; wrong architecture is refused") {
   Generator gen(9);
-  SimCLR model(tiny_convnet(), gen);
+  auto method = simclr(tiny_convnet(), gen);
+  Method& model = *method;
   const fs::path dir = fs::temp_directory_path() / "simclr_test_export";
   fs::create_directories(dir);
   const std::string path = (dir / "encoder.safetensors").string();
@@ -172,7 +196,7 @@ TEST_CASE("simclr: export writes the encoder as safetensors with plain names; wr
   const SafetensorsFile file = read_safetensors(path);
   CHECK(file.metadata.at("architecture") == "convnet");
   CHECK(file.metadata.at("width") == "4");
-  const auto encoder_state = model.encoder->state_dict();
+  const auto encoder_state = model.encoder().state_dict();
   CHECK(file.tensors.size() == encoder_state.size());
   for (const auto& [name, t] : file.tensors) {
     REQUIRE_MESSAGE(encoder_state.contains(name), name);
@@ -180,16 +204,16 @@ TEST_CASE("simclr: export writes the encoder as safetensors with plain names; wr
   }
 
   // A ConvNet's tensors into a ResNet-18: the check names the source and a tensor.
-  ModelOptions resnet = tiny_convnet();
-  resnet.encoder = "resnet18";
-  SimCLR other(resnet, gen);
-  const std::string msg = message_of([&] { load_model_tensors(other, model_tensors(model), "run/checkpoint.ckpt"); });
+  MethodOptions resnet = tiny_convnet();
+  resnet.encoder.encoder = "resnet18";
+  auto other = simclr(resnet, gen);
+  const std::string msg = message_of([&] { load_model_tensors(*other, model_tensors(model), "run/checkpoint.ckpt"); });
   CHECK(contains(msg, "run/checkpoint.ckpt"));
   CHECK(contains(msg, "encoder."));
   // A wider ConvNet: a shape mismatch.
-  ModelOptions wider = tiny_convnet();
-  wider.width = 8;
-  SimCLR wide(wider, gen);
-  CHECK(contains(message_of([&] { load_model_tensors(wide, model_tensors(model), "x.ckpt"); }), "x.ckpt"));
+  MethodOptions wider = tiny_convnet();
+  wider.encoder.width = 8;
+  auto wide = simclr(wider, gen);
+  CHECK(contains(message_of([&] { load_model_tensors(*wide, model_tensors(model), "x.ckpt"); }), "x.ckpt"));
   fs::remove_all(dir);
 }

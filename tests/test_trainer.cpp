@@ -15,13 +15,18 @@
 #include <string>
 #include <vector>
 
+#include <sys/wait.h>
 #include <zlib.h>
+
+#include <nlohmann/json.hpp>
 
 #include "core/ops.h"
 #include "ssl/checkpoint.h"
 #include "ssl/evaluation.h"
 #include "ssl/export.h"
+#include "ssl/recipes.h"
 #include "ssl/report.h"
+#include "ssl/run_dir.h"
 #include "ssl/trainer.h"
 
 #include "tests/test_util.h"
@@ -80,6 +85,7 @@ TrainConfig tiny_config(const fs::path& out) {
   c.batch_size = 16;
   c.epochs = 2;
   c.lr = 3e-3;
+  c.method_params = {{"temperature", 0.5}};
   c.warmup_epochs = 0.5;
   c.seed = 3;
   c.workers = 1;
@@ -130,6 +136,16 @@ void check_same_tensors(const NamedTensors& a, const NamedTensors& b) {
   }
 }
 
+// The records of one type in a metrics.jsonl file, parsed.
+std::vector<nlohmann::json> read_records(const fs::path& path, const std::string& type) {
+  std::vector<nlohmann::json> out;
+  for (const auto& line : read_lines(path)) {
+    nlohmann::json record = nlohmann::json::parse(line);
+    if (record.value("type", "") == type) out.push_back(std::move(record));
+  }
+  return out;
+}
+
 TrainHooks quiet() {
   TrainHooks h;
   h.quiet = true;
@@ -141,7 +157,7 @@ TrainHooks quiet() {
 TEST_CASE("simclr: trainer on tiny data writes metrics and a checkpoint that reloads") {
   const fs::path out = fresh_dir("train");
   const TrainConfig config = tiny_config(out);
-  const TrainResult r = train(config, tiny_data(), false, quiet());
+  const TrainResult r = train(config, tiny_data(), StartMode::New, quiet());
   CHECK(r.steps == 8);
   CHECK(r.epochs_done == 2);
   REQUIRE(r.epochs.size() == 2);
@@ -151,25 +167,32 @@ TEST_CASE("simclr: trainer on tiny data writes metrics and a checkpoint that rel
   CHECK(r.epochs[1].mean_loss < r.epochs[0].mean_loss);
   for (const auto& e : r.epochs) CHECK(e.knn_accuracy >= 0.0);
 
-  const auto lines = read_lines(out / "metrics.jsonl");
-  int steps = 0, epochs = 0;
-  for (const auto& line : lines) {
-    if (contains(line, "\"type\": \"step\"")) {
-      ++steps;
-      CHECK(contains(line, "\"loss\": "));
-      CHECK(contains(line, "\"lr\": "));
-      CHECK(contains(line, "\"top1\": "));
-      CHECK(contains(line, "\"embedding_std\": "));
-    }
-    if (contains(line, "\"type\": \"epoch\"")) {
-      ++epochs;
-      CHECK(contains(line, "\"knn_accuracy\": "));
-    }
+  // One record per step with the loss, the lr and the method's metrics; one per epoch; one
+  // kNN record per epoch, written after the epoch's checkpoint.
+  const auto steps = read_records(out / "metrics.jsonl", "step");
+  REQUIRE(steps.size() == 8);
+  for (size_t i = 0; i < steps.size(); ++i) {
+    CHECK(steps[i]["step"] == i);
+    for (const char* key : {"loss", "lr", "top1", "embedding_std", "images_per_s"}) CHECK_MESSAGE(steps[i].contains(key), key);
   }
-  CHECK(steps == 8);
-  CHECK(epochs == 2);
+  CHECK(steps.back()["loss"].get<double>() == r.last_loss);
+  const auto epochs = read_records(out / "metrics.jsonl", "epoch");
+  REQUIRE(epochs.size() == 2);
+  CHECK(epochs[1]["step"] == 8);
+  CHECK(epochs[1]["complete"] == true);
+  CHECK(epochs[1]["loss"].get<double>() == r.epochs[1].mean_loss);
+  const auto knn = read_records(out / "metrics.jsonl", "knn");
+  REQUIRE(knn.size() == 2);
+  CHECK(knn[1]["knn_accuracy"].get<double>() == r.epochs[1].knn_accuracy);
+  // config.json is the run's config; the preview shows what the network saw.
+  std::ifstream config_file(out / "config.json");
+  const std::string config_text((std::istreambuf_iterator<char>(config_file)), std::istreambuf_iterator<char>());
+  CHECK(config_from_json(config_text).width == 4);
+  CHECK(fs::file_size(out / "augment-preview.png") > 0);
+  // The previous checkpoint (end of epoch 1) is kept as the fallback.
+  CHECK(load_checkpoint(RunDir(out.string()).previous_checkpoint()).step == 4);
 
-  const Checkpoint ckpt = load_checkpoint(checkpoint_path(out.string()));
+  const Checkpoint ckpt = load_checkpoint(RunDir(out.string()).checkpoint());
   CHECK(ckpt.step == 8);
   CHECK(ckpt.epoch == 2);
   CHECK(!ckpt.optimizer.empty());
@@ -186,8 +209,8 @@ TEST_CASE("simclr: trainer on tiny data writes metrics and a checkpoint that rel
 TEST_CASE("simclr: stopping after epoch 1 and resuming is bit-identical to an uninterrupted run") {
   const fs::path full_dir = fresh_dir("resume_full");
   TrainConfig config = tiny_config(full_dir);
-  train(config, tiny_data(), false, quiet());
-  const Checkpoint full = load_checkpoint(checkpoint_path(full_dir.string()));
+  train(config, tiny_data(), StartMode::New, quiet());
+  const Checkpoint full = load_checkpoint(RunDir(full_dir.string()).checkpoint());
 
   for (int workers : {1, 2}) {
     CAPTURE(workers);
@@ -196,12 +219,12 @@ TEST_CASE("simclr: stopping after epoch 1 and resuming is bit-identical to an un
     c.workers = workers;
     TrainHooks stop = quiet();
     stop.stop_after_epochs = 1;
-    const TrainResult first = train(c, tiny_data(), false, stop);
+    const TrainResult first = train(c, tiny_data(), StartMode::New, stop);
     CHECK(first.steps == 4);
-    CHECK(load_checkpoint(checkpoint_path(dir.string())).step == 4);
-    const TrainResult second = train(c, tiny_data(), true, quiet());
+    CHECK(load_checkpoint(RunDir(dir.string()).checkpoint()).step == 4);
+    const TrainResult second = train(c, tiny_data(), StartMode::Resume, quiet());
     CHECK(second.steps == 8);
-    const Checkpoint resumed = load_checkpoint(checkpoint_path(dir.string()));
+    const Checkpoint resumed = load_checkpoint(RunDir(dir.string()).checkpoint());
     CHECK(resumed.step == full.step);
     check_same_tensors(resumed.model, full.model);
     check_same_tensors(resumed.optimizer, full.optimizer);
@@ -212,32 +235,159 @@ TEST_CASE("simclr: stopping after epoch 1 and resuming is bit-identical to an un
   const fs::path mid_dir = fresh_dir("resume_mid");
   TrainConfig mid = tiny_config(mid_dir);
   mid.max_steps = 6;
-  train(mid, tiny_data(), false, quiet());
-  CHECK(load_checkpoint(checkpoint_path(mid_dir.string())).step == 6);
+  train(mid, tiny_data(), StartMode::New, quiet());
+  CHECK(load_checkpoint(RunDir(mid_dir.string()).checkpoint()).step == 6);
   // max_steps shortens the schedule, so for a bit-identical comparison compare with a full
   // run of the same 6-step schedule: rerun it in one go.
   const fs::path mid_ref_dir = fresh_dir("resume_mid_ref");
   TrainConfig mid_ref = mid;
   mid_ref.out_dir = mid_ref_dir.string();
-  train(mid_ref, tiny_data(), false, quiet());
-  check_same_tensors(load_checkpoint(checkpoint_path(mid_dir.string())).model,
-                     load_checkpoint(checkpoint_path(mid_ref_dir.string())).model);
+  train(mid_ref, tiny_data(), StartMode::New, quiet());
+  check_same_tensors(load_checkpoint(RunDir(mid_dir.string()).checkpoint()).model,
+                     load_checkpoint(RunDir(mid_ref_dir.string()).checkpoint()).model);
   fs::remove_all(mid_dir);
   fs::remove_all(mid_ref_dir);
 
-  // Resuming a ConvNet run as a ResNet-18 names the checkpoint and a tensor.
+  // Resuming with a flag that changes the model or the recipe is refused, naming each flag
+  // with both values; nothing in the folder changes.
+  const auto bytes_before = fs::file_size(RunDir(full_dir.string()).checkpoint());
   TrainConfig wrong = config;
   wrong.encoder = "resnet18";
-  const std::string msg = message_of([&] { train(wrong, tiny_data(), true, quiet()); });
-  CHECK(contains(msg, "checkpoint.ckpt"));
-  CHECK(contains(msg, "tensor"));
-  // A truncated checkpoint is refused with the file's name.
-  const std::string path = checkpoint_path(full_dir.string());
-  fs::resize_file(path, fs::file_size(path) / 2);
-  CHECK(contains(message_of([&] { load_trained_model(full_dir.string()); }), "checkpoint.ckpt"));
-  CHECK(contains(message_of([&] { train(config, tiny_data(), true, quiet()); }), "checkpoint.ckpt"));
+  wrong.width = 8;
+  wrong.method_params["temperature"] = 0.1;
+  const std::string msg = message_of([&] { train(wrong, tiny_data(), StartMode::Resume, quiet()); });
+  CAPTURE(msg);
+  CHECK(contains(msg, "--encoder (the run has convnet, asked for resnet18)"));
+  CHECK(contains(msg, "--width (the run has 4, asked for 8)"));
+  CHECK(contains(msg, "--temperature (the run has 0.5, asked for 0.1)"));
+  CHECK(contains(msg, "cannot change on resume"));
+  CHECK(fs::file_size(RunDir(full_dir.string()).checkpoint()) == bytes_before);
+  // A flag that only lengthens the run may change: 3 epochs continue from step 8 to 12.
+  TrainConfig longer = config;
+  longer.epochs = 3;
+  longer.threads = 1;
+  longer.workers = 2;
+  CHECK(train(longer, tiny_data(), StartMode::Resume, quiet()).steps == 12);
   fs::remove_all(full_dir);
-  CHECK(contains(message_of([&] { train(config, tiny_data(), true, quiet()); }), "--resume: no checkpoint"));
+  CHECK(contains(message_of([&] { train(config, tiny_data(), StartMode::Resume, quiet()); }), "--resume: no checkpoint"));
+}
+
+TEST_CASE("simclr: a corrupt newest checkpoint falls back to the previous one, and the resumed run is still exact") {
+  const fs::path full_dir = fresh_dir("fallback_full");
+  const TrainConfig full_config = tiny_config(full_dir);
+  train(full_config, tiny_data(), StartMode::New, quiet());
+  const Checkpoint full = load_checkpoint(RunDir(full_dir.string()).checkpoint());
+
+  const fs::path dir = fresh_dir("fallback");
+  const TrainConfig config = tiny_config(dir);
+  const RunDir run(dir.string());
+  train(config, tiny_data(), StartMode::New, quiet());  // checkpoints at steps 4 (previous) and 8 (newest)
+  fs::resize_file(run.checkpoint(), fs::file_size(run.checkpoint()) / 2);
+  // Reading the run (eval, embed, export) uses the previous checkpoint, saying so.
+  TrainConfig stored;
+  CHECK(load_trained_model(dir.string(), &stored)->feature_dim() == 32);
+  CHECK(stored.width == 4);
+  // Resuming starts from step 4, sets the unreadable file aside, and ends where an
+  // uninterrupted run ends, bit for bit, with one metrics record per step.
+  const TrainResult r = train(config, tiny_data(), StartMode::Resume, quiet());
+  CHECK(r.resumed_from == run.previous_checkpoint());
+  CHECK(r.steps == 8);
+  REQUIRE(!r.warnings.empty());
+  CHECK(contains(r.warnings[0], "checkpoint.unreadable-1.ckpt"));
+  CHECK(fs::exists(dir / "checkpoint.unreadable-1.ckpt"));
+  const Checkpoint resumed = load_checkpoint(run.checkpoint());
+  check_same_tensors(resumed.model, full.model);
+  check_same_tensors(resumed.optimizer, full.optimizer);
+  CHECK(read_records(dir / "metrics.jsonl", "step").size() == 8);
+  // Both checkpoints unreadable: an error naming both files.
+  fs::resize_file(run.checkpoint(), 100);
+  fs::resize_file(run.previous_checkpoint(), 100);
+  const std::string msg = message_of([&] { train(config, tiny_data(), StartMode::Resume, quiet()); });
+  CHECK(contains(msg, "neither checkpoint"));
+  CHECK(contains(msg, "checkpoint.prev.ckpt"));
+  fs::remove_all(dir);
+  fs::remove_all(full_dir);
+}
+
+TEST_CASE("simclr: a run killed mid-epoch and resumed has exactly one metrics record per step") {
+  const fs::path dir = fresh_dir("killed");
+  TrainConfig config = tiny_config(dir);
+  TrainHooks crash = quiet();
+  // "Killed" during step 6: steps 4 and 5 were logged after the epoch-1 checkpoint (step 4).
+  crash.after_backward = [](int64_t step, Method&) {
+    if (step == 6) throw Error("killed");
+  };
+  CHECK(contains(message_of([&] { train(config, tiny_data(), StartMode::New, crash); }), "killed"));
+  // A half-written last line, as a kill in the middle of a write leaves.
+  std::ofstream(dir / "metrics.jsonl", std::ios::app) << "{\"type\": \"step\", \"ep";
+  // Epoch 1: 4 steps, its epoch and kNN records; steps 4 and 5; the partial line.
+  CHECK(read_lines(dir / "metrics.jsonl").size() == 9);
+  const TrainResult r = train(config, tiny_data(), StartMode::Resume, quiet());
+  CHECK(r.steps == 8);
+  const auto steps = read_records(dir / "metrics.jsonl", "step");
+  REQUIRE(steps.size() == 8);
+  for (size_t i = 0; i < steps.size(); ++i) CHECK(steps[i]["step"] == i);
+  CHECK(read_records(dir / "metrics.jsonl", "epoch").size() == 2);
+  CHECK(read_records(dir / "metrics.jsonl", "knn").size() == 2);
+  fs::remove_all(dir);
+}
+
+TEST_CASE("simclr: a new run in a used folder is refused; --force moves the old run aside") {
+  const fs::path dir = fresh_dir("used");
+  fs::remove_all(dir.string() + ".replaced-1");
+  TrainConfig config = tiny_config(dir);
+  config.epochs = 1;
+  train(config, tiny_data(), StartMode::New, quiet());
+  const RunDir run(dir.string());
+  const auto size_before = fs::file_size(run.checkpoint());
+  const auto metrics_before = read_lines(run.metrics());
+  // The same folder again, or with a trailing slash: refused before anything is touched.
+  for (const std::string& out : {dir.string(), dir.string() + "/"}) {
+    TrainConfig again = config;
+    again.out_dir = out;
+    const std::string msg = message_of([&] { train(again, tiny_data(), StartMode::New, quiet()); });
+    CAPTURE(msg);
+    CHECK(contains(msg, "already holds a run"));
+    CHECK(contains(msg, "--resume " + dir.string()));
+    CHECK(contains(msg, "--force"));
+  }
+  CHECK(fs::file_size(run.checkpoint()) == size_before);
+  CHECK(read_lines(run.metrics()) == metrics_before);
+  // --force: the old run moves to <dir>.replaced-1, whole; the new one starts fresh.
+  config.seed = 4;
+  train(config, tiny_data(), StartMode::Replace, quiet());
+  const RunDir old_run(dir.string() + ".replaced-1");
+  CHECK(fs::file_size(old_run.checkpoint()) == size_before);
+  CHECK(read_lines(old_run.metrics()) == metrics_before);
+  CHECK(config_from_json(load_checkpoint(run.checkpoint()).config).seed == 4);
+  CHECK(read_records(run.metrics(), "step").size() == 4);
+  fs::remove_all(dir);
+  fs::remove_all(old_run.path());
+}
+
+TEST_CASE("simclr: a failing kNN monitor is a warning; the epoch's checkpoint is saved") {
+  const fs::path dir = fresh_dir("monitor");
+  TrainConfig config = tiny_config(dir);
+  TrainData data = tiny_data();
+  // A test split the encoder cannot read (3 channels for a 1-channel encoder).
+  data.test = Dataset("rgb", 3, 28, 28, std::vector<uint8_t>(4 * 3 * 28 * 28, 100), {0, 1, 2, 3}, 4);
+  const TrainResult r = train(config, data, StartMode::New, quiet());
+  CHECK(r.steps == 8);
+  REQUIRE(r.warnings.size() == 2);
+  CHECK(contains(r.warnings[0], "the kNN monitor failed after epoch 1 (the checkpoint is saved)"));
+  CHECK(contains(r.warnings[0], "channel"));
+  CHECK(load_checkpoint(RunDir(dir.string()).checkpoint()).step == 8);
+  // A preview that cannot be written (its path is a folder) is a warning too.
+  const fs::path dir2 = fresh_dir("preview");
+  fs::create_directories(dir2 / "augment-preview.png");
+  config.out_dir = dir2.string();
+  config.epochs = 1;
+  const TrainResult r2 = train(config, tiny_data(), StartMode::New, quiet());
+  REQUIRE(r2.warnings.size() == 1);
+  CHECK(contains(r2.warnings[0], "augmentation preview not written"));
+  CHECK(r2.steps == 4);
+  fs::remove_all(dir);
+  fs::remove_all(dir2);
 }
 
 TEST_CASE("simclr: a NaN gradient stops training naming the step and the first bad parameter") {
@@ -246,20 +396,20 @@ TEST_CASE("simclr: a NaN gradient stops training naming the step and the first b
   TrainHooks hooks = quiet();
   // Step 5 is in epoch 2, after the epoch-1 checkpoint (step 4). Two parameters are
   // poisoned; the message must name the first in named_parameters order.
-  hooks.after_backward = [](int64_t step, SimCLR& model) {
+  hooks.after_backward = [](int64_t step, Method& model) {
     if (step != 5) return;
     for (const auto& [name, p] : model.named_parameters()) {
       if (name == "encoder.features.3.weight") p.grad().data<float>()[7] = NAN;
       if (name == "head.0.weight") p.grad().data<float>()[0] = INFINITY;
     }
   };
-  const std::string msg = message_of([&] { train(config, tiny_data(), false, hooks); });
+  const std::string msg = message_of([&] { train(config, tiny_data(), StartMode::New, hooks); });
   CHECK(contains(msg, "step 5"));
   CHECK(contains(msg, "'encoder.features.3.weight'"));
   CHECK(contains(msg, "NaN or Inf"));
   CHECK(contains(msg, "checkpoint.ckpt"));
   // The last good checkpoint is intact and is the one from the end of epoch 1.
-  const Checkpoint ckpt = load_checkpoint(checkpoint_path(dir.string()));
+  const Checkpoint ckpt = load_checkpoint(RunDir(dir.string()).checkpoint());
   CHECK(ckpt.step == 4);
   fs::remove_all(dir);
 
@@ -267,12 +417,12 @@ TEST_CASE("simclr: a NaN gradient stops training naming the step and the first b
   // in an early conv weight would not: ReLU turns NaN into 0 there, and the stop comes from
   // that weight's gradient instead.)
   TrainHooks poison = quiet();
-  poison.after_backward = [](int64_t step, SimCLR& model) {
+  poison.after_backward = [](int64_t step, Method& model) {
     if (step != 1) return;
     NoGradGuard no_grad;
     model.named_parameters().back().second.data<float>()[0] = NAN;
   };
-  const std::string loss_msg = message_of([&] { train(config, tiny_data(), false, poison); });
+  const std::string loss_msg = message_of([&] { train(config, tiny_data(), StartMode::New, poison); });
   CAPTURE(loss_msg);
   CHECK(contains(loss_msg, "step 2"));
   CHECK(contains(loss_msg, "the loss is"));
@@ -293,9 +443,19 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
   CHECK(back.lr == c.lr);
   CHECK(back.seed == c.seed);
   CHECK(back.epochs == 7);
-  CHECK(contains(message_of([] { config_from_json("{\"epochs\": \"three\"}"); }), "\"epochs\" must be a number"));
+  CHECK(contains(message_of([] { config_from_json("{\"epochs\": \"three\"}"); }), "\"epochs\" must be an integer"));
+  CHECK(contains(message_of([] { config_from_json("{\"lr\": true}"); }), "\"lr\" must be a number"));
   CHECK(contains(message_of([] { config_from_json("{\"encoder\": 3}"); }), "\"encoder\" must be a string"));
-  CHECK(contains(message_of([] { config_from_json("[1, 2]"); }), "expected '{'"));
+  CHECK(contains(message_of([] { config_from_json("[1, 2]"); }), "expected an object"));
+  CHECK(contains(message_of([] { config_from_json("{\"epochs\": 3"); }), "config JSON"));
+  // The method and its hyper-parameters round-trip; a config from before methods existed
+  // (top-level temperature) reads as SimCLR with that temperature.
+  c.method_params = {{"temperature", 0.25}};
+  CHECK(config_from_json(config_to_json(c)).method_params == HyperParameters{{"temperature", 0.25}});
+  const TrainConfig legacy = config_from_json("{\"temperature\": 0.3, \"width\": 8, \"batch_size\": 256}");
+  CHECK(legacy.method == "simclr");
+  CHECK(legacy.method_params == HyperParameters{{"temperature", 0.3}});
+  CHECK(legacy.width == 8);
 
   auto error_for = [](const std::function<void(TrainConfig&)>& change) {
     TrainConfig bad;
@@ -310,11 +470,35 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
   CHECK(contains(error_for([](TrainConfig& b) { b.epochs = 0; }), "--epochs must be >= 1"));
   CHECK(contains(error_for([](TrainConfig& b) { b.encoder = "vgg"; }), "--encoder must be"));
   CHECK(contains(error_for([](TrainConfig& b) { b.lr = -1; }), "--lr must be positive"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.method = "mocov9"; }), "unknown method 'mocov9' (known: simclr"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.method_params["temperature"] = 1e-30; }),
+                 "--temperature must be in [0.01, 100] for simclr, got 1e-30"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.method_params["temperature"] = INFINITY; }), "--temperature must be in"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.method_params["lambd"] = 1; }),
+                 "--lambd is not a hyper-parameter of simclr (simclr takes --temperature)"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.knn_bank_size = -1; }), "--knn-bank must be >= 0"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.momentum = 1.5; }), "--momentum must be in [0, 1)"));
 
   TrainConfig big = tiny_config(fresh_dir("big"));
   big.batch_size = 128;
-  CHECK(contains(message_of([&] { train(big, tiny_data(), false, quiet()); }), "fewer than one batch of 128"));
+  CHECK(contains(message_of([&] { train(big, tiny_data(), StartMode::New, quiet()); }), "fewer than one batch of 128"));
   CHECK(contains(message_of([] { load_train_data("/nonexistent/data"); }), "'/nonexistent/data' does not exist"));
+}
+
+TEST_CASE("simclr: recipes: quick is TrainConfig's defaults, R is the reference recipe") {
+  CHECK(config_to_json(recipe_config("quick")) == config_to_json(TrainConfig{}));
+  const TrainConfig r = recipe_config("R");
+  CHECK(r.recipe == "R");
+  CHECK(r.batch_size == 256);
+  CHECK(r.lr == 1e-3);
+  CHECK(r.epochs == 3);
+  CHECK(r.method_params.at("temperature") == 0.5);
+  const TrainConfig quick = recipe_config("quick");
+  CHECK(quick.batch_size == 128);
+  CHECK(quick.lr == 3e-3);
+  CHECK(quick.method_params.at("temperature") == 0.2);
+  for (const Recipe& recipe : recipes()) CHECK_NOTHROW(validate_config(recipe.config));
+  CHECK(contains(message_of([] { recipe_config("slow"); }), "unknown recipe 'slow' (known: quick, R)"));
 }
 
 TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed, export, preview") {
@@ -326,7 +510,7 @@ TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed
   TrainConfig config = tiny_config(run);
   config.data = data_dir.string();
   config.epochs = 1;
-  const TrainResult r = train(config, false, quiet());
+  const TrainResult r = train(config, StartMode::New, quiet());
   CHECK(r.steps == 4);
 
   EvalConfig ec;
@@ -360,7 +544,7 @@ TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed
   const auto model = load_trained_model(run.string());
   export_encoder_safetensors(*model, (run / "encoder.safetensors").string());
   CHECK(read_safetensors((run / "encoder.safetensors").string()).tensors.size() ==
-        model->encoder->state_dict().size());
+        model->encoder().state_dict().size());
 
   const TrainData data = load_train_data(data_dir.string());
   write_augment_preview(data.train, "simclr-gray", (run / "preview.png").string(), 3, 0);
@@ -378,20 +562,20 @@ TEST_CASE("cuda: trainer: --device cuda trains like the CPU and writes a CPU che
     return;
   }
   const fs::path cpu_dir = fresh_dir("train_cpu_ref"), gpu_dir = fresh_dir("train_cuda");
-  const TrainResult cpu = train(tiny_config(cpu_dir), tiny_data(), false, quiet());
+  const TrainResult cpu = train(tiny_config(cpu_dir), tiny_data(), StartMode::New, quiet());
   TrainConfig config = tiny_config(gpu_dir);
   config.device = "cuda";
-  const TrainResult gpu = train(config, tiny_data(), false, quiet());
+  const TrainResult gpu = train(config, tiny_data(), StartMode::New, quiet());
   REQUIRE(gpu.epochs.size() == cpu.epochs.size());
   // The same data, seeds and initial weights: only the summation order differs, so over
   // 8 steps the losses agree to float32 rounding amplified by training, well under 1e-3.
   for (size_t e = 0; e < cpu.epochs.size(); ++e)
     CHECK(std::abs(gpu.epochs[e].mean_loss - cpu.epochs[e].mean_loss) <= 1e-3 * std::abs(cpu.epochs[e].mean_loss));
-  const Checkpoint ckpt = load_checkpoint(checkpoint_path(gpu_dir.string()));
+  const Checkpoint ckpt = load_checkpoint(RunDir(gpu_dir.string()).checkpoint());
   CHECK(ckpt.step == 8);
   // Resuming a CUDA run continues on the GPU from the CPU checkpoint.
   config.epochs = 3;
-  const TrainResult more = train(config, tiny_data(), true, quiet());
+  const TrainResult more = train(config, tiny_data(), StartMode::Resume, quiet());
   CHECK(more.steps == 12);
   CHECK(std::isfinite(more.last_loss));
 }
@@ -433,15 +617,12 @@ Trace record_trace() {
   data.train = patterns(128, 5, "patterns/train");  // 8 steps per epoch: 20 steps end mid-epoch 3
   data.test = patterns(48, 6, "patterns/test");
   const int threads_before = num_threads();
-  train(c, data, false, quiet());
+  train(c, data, StartMode::New, quiet());
   Trace trace;
-  for (const auto& line : read_lines(dir / "metrics.jsonl")) {
-    if (!contains(line, "\"type\": \"step\"")) continue;
-    const size_t step_at = line.find("\"step\": ") + 8, loss_at = line.find("\"loss\": ") + 8;
-    trace.lines.push_back("loss " + std::to_string(std::stoll(line.substr(step_at))) + " " +
-                          exact(std::stod(line.substr(loss_at))));
-  }
-  const Checkpoint ckpt = load_checkpoint(checkpoint_path(dir.string()));
+  for (const auto& record : read_records(dir / "metrics.jsonl", "step"))
+    trace.lines.push_back("loss " + std::to_string(record["step"].get<int64_t>()) + " " +
+                          exact(record["loss"].get<double>()));
+  const Checkpoint ckpt = load_checkpoint(RunDir(dir.string()).checkpoint());
   trace.lines.push_back("checkpoint_step " + std::to_string(ckpt.step));
   for (const auto& [name, t] : ckpt.model) trace.lines.push_back("model " + name + " " + crc_of(t));
   for (const auto& [name, t] : ckpt.optimizer) trace.lines.push_back("optimizer " + name + " " + crc_of(t));
@@ -487,3 +668,99 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
   CHECK(trace.lines.size() == expected.size());
   for (size_t i = 0; i < std::min(expected.size(), trace.lines.size()); ++i) CHECK(trace.lines[i] == expected[i]);
 }
+
+// ---- the `simclr` program itself -------------------------------------------------------
+#ifdef SC_SIMCLR_BIN
+namespace {
+
+struct Ran {
+  int exit_code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+// Runs `simclr <args>` and returns its exit code and output.
+Ran run_simclr(const std::string& args, const test::TempDir& scratch) {
+  const std::string log = scratch.file("cli-output.txt");
+  const std::string command = std::string(SC_SIMCLR_BIN) + " " + args + " > '" + log + "' 2>&1";
+  const int status = std::system(command.c_str());
+  Ran r;
+  r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  std::ifstream in(log);
+  r.output.assign((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  return r;
+}
+
+}  // namespace
+
+TEST_CASE("simclr: the program refuses what would lose or silently change a run, exit 1 with the flag named") {
+  test::TempDir scratch("cli");
+  const fs::path data = scratch.path / "data";
+  fs::create_directories(data);
+  write_idx(patterns(64, 1, "t"), data / "train-images-idx3-ubyte", data / "train-labels-idx1-ubyte");
+  write_idx(patterns(32, 2, "t"), data / "t10k-images-idx3-ubyte", data / "t10k-labels-idx1-ubyte");
+  const std::string run = scratch.file("run");
+  const std::string tiny = "--data '" + data.string() + "' --width 4 --projection-dim 8 --batch-size 16 --workers 1 "
+                           "--threads 1 --knn-k 5 --log-every 100 ";
+  auto train_cmd = [&](const std::string& more) { return run_simclr("train " + tiny + more, scratch); };
+
+  Ran r = train_cmd("--out '" + run + "'");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "trained 4 steps (1 epochs)"));
+  const auto checkpoint_bytes = fs::file_size(RunDir(run).checkpoint());
+
+  // The same --out again: refused, and the run is untouched.
+  r = train_cmd("--out '" + run + "'");
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "error: --out: '" + run + "' already holds a run"));
+  CHECK(contains(r.output, "--resume " + run));
+  CHECK(fs::file_size(RunDir(run).checkpoint()) == checkpoint_bytes);
+
+  // Resume with a model flag: refused naming it; with --recipe or --force: refused.
+  r = run_simclr("train --resume '" + run + "' --width 8 --temperature 0.3", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "--width (the run has 4, asked for 8)"));
+  CHECK(contains(r.output, "--temperature (the run has 0.2, asked for 0.3)"));
+  r = run_simclr("train --resume '" + run + "' --recipe R", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "--recipe cannot be used with --resume"));
+  r = run_simclr("train --resume '" + run + "' --force", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "--force starts a new run"));
+  r = run_simclr("train --resume '" + run + "' --out elsewhere", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "name different folders"));
+
+  // Resume with flags that may change: one more epoch, other threads; one record per step.
+  r = run_simclr("train --resume '" + run + "' --epochs 2 --threads 2 --log-every 100", scratch);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "trained 8 steps (2 epochs)"));
+  CHECK(read_records(fs::path(run) / "metrics.jsonl", "step").size() == 8);
+  CHECK(config_from_json(load_checkpoint(RunDir(run).checkpoint()).config).epochs == 2);
+
+  // --force: a new run; the old one is kept beside it.
+  r = train_cmd("--out '" + run + "' --force");
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  CHECK(contains(r.output, "is now in " + run + ".replaced-1"));
+  CHECK(load_checkpoint(RunDir(run + ".replaced-1").checkpoint()).step == 8);
+  CHECK(load_checkpoint(RunDir(run).checkpoint()).step == 4);
+
+  // Bad flags: exit 1 before any data loads, naming the flag.
+  const std::string fresh = "--out '" + scratch.file("fresh") + "' ";
+  for (const auto& [flags, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"--epochs 0", "--epochs must be >= 1, got 0"},
+           {"--method byol2", "unknown method 'byol2' (known: simclr"},
+           {"--temperature 1e-30", "--temperature must be in [0.01, 100] for simclr, got 1e-30"},
+           {"--recipe slow", "unknown recipe 'slow' (known: quick, R)"},
+           {"--lr 0", "--lr must be positive, got 0"},
+           {"--knn-bank -5", "--knn-bank must be >= 0"},
+       }) {
+    CAPTURE(flags);
+    r = train_cmd(fresh + flags);
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.output, "error: " ));
+    CHECK(contains(r.output, expected));
+    CHECK_FALSE(fs::exists(RunDir(scratch.file("fresh")).metrics()));
+  }
+  fs::remove_all(run + ".replaced-1");
+}
+#endif

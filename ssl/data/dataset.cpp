@@ -42,4 +42,17 @@ augment::Image Dataset::float_image(int64_t i) const {
   return augment::Image::from_u8(image(i).data(), channels_, height_, width_);
 }
 
+Dataset dataset_head(const Dataset& dataset, int64_t count) {
+  if (count <= 0 || count >= dataset.size()) count = dataset.size();
+  std::vector<uint8_t> pixels;
+  pixels.reserve(static_cast<size_t>(count * dataset.image_numel()));
+  std::vector<int64_t> labels(dataset.labels().begin(), dataset.labels().begin() + count);
+  for (int64_t i = 0; i < count; ++i) {
+    const auto img = dataset.image(i);
+    pixels.insert(pixels.end(), img.begin(), img.end());
+  }
+  return Dataset(dataset.name(), dataset.channels(), dataset.height(), dataset.width(), std::move(pixels),
+                 std::move(labels), dataset.num_classes());
+}
+
 }  // namespace sc::ssl

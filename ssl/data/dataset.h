@@ -50,4 +50,8 @@ class Dataset {
   std::vector<int64_t> labels_;
 };
 
+// The first `count` images of `dataset` as a new Dataset (count <= 0 or >= size: a copy of
+// all of it). Used for subsets, quick runs and tests.
+Dataset dataset_head(const Dataset& dataset, int64_t count);
+
 }  // namespace sc::ssl

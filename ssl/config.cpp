@@ -1,0 +1,213 @@
+#include "ssl/config.h"
+
+#include <cmath>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "augment/transform.h"
+#include "core/generator.h"
+#include "core/ops.h"
+
+namespace sc::ssl {
+
+using Json = nlohmann::ordered_json;  // keeps the keys in the order written: readable files
+
+namespace {
+
+// Reads config[key] into `out` when present, checking its JSON type first so a wrong type
+// names the key ("config JSON: \"epochs\" must be a number, got \"three\"").
+template <typename T>
+void read_field(const Json& config, const char* key, T& out) {
+  auto it = config.find(key);
+  if (it == config.end()) return;
+  bool ok = false;
+  const char* want = "";
+  if constexpr (std::is_same_v<T, std::string>) {
+    ok = it->is_string();
+    want = "a string";
+  } else if constexpr (std::is_integral_v<T>) {
+    ok = it->is_number_integer() || it->is_number_unsigned();
+    want = "an integer";
+  } else {
+    ok = it->is_number();
+    want = "a number";
+  }
+  SC_CHECK(ok, "config JSON: \"", key, "\" must be ", want, ", got ", it->dump());
+  out = it->get<T>();
+}
+
+}  // namespace
+
+std::string config_to_json(const TrainConfig& c) {
+  Json j;
+  j["recipe"] = c.recipe;
+  j["data"] = c.data;
+  j["train_subset"] = c.train_subset;
+  j["test_subset"] = c.test_subset;
+  j["augment"] = c.augment;
+  j["method"] = c.method;
+  j["method_params"] = Json::object();
+  for (const auto& [name, value] : c.method_params) j["method_params"][name] = value;
+  j["encoder"] = c.encoder;
+  j["width"] = c.width;
+  j["projection_dim"] = c.projection_dim;
+  j["epochs"] = c.epochs;
+  j["max_steps"] = c.max_steps;
+  j["batch_size"] = c.batch_size;
+  j["optimizer"] = c.optimizer;
+  j["lr"] = c.lr;
+  j["weight_decay"] = c.weight_decay;
+  j["momentum"] = c.momentum;
+  j["warmup_epochs"] = c.warmup_epochs;
+  j["seed"] = c.seed;
+  j["threads"] = c.threads;
+  j["workers"] = c.workers;
+  j["device"] = c.device;
+  j["out_dir"] = c.out_dir;
+  j["knn_k"] = c.knn_k;
+  j["knn_bank_size"] = c.knn_bank_size;
+  j["log_every"] = c.log_every;
+  return j.dump();
+}
+
+TrainConfig config_from_json(const std::string& text) {
+  Json j;
+  try {
+    j = Json::parse(text);
+  } catch (const Json::parse_error& e) {
+    throw Error(std::string("config JSON: ") + e.what());
+  }
+  SC_CHECK(j.is_object(), "config JSON: expected an object {...}, got ", j.type_name());
+  TrainConfig c;
+  read_field(j, "recipe", c.recipe);
+  read_field(j, "data", c.data);
+  read_field(j, "train_subset", c.train_subset);
+  read_field(j, "test_subset", c.test_subset);
+  read_field(j, "augment", c.augment);
+  read_field(j, "encoder", c.encoder);
+  read_field(j, "width", c.width);
+  read_field(j, "projection_dim", c.projection_dim);
+  read_field(j, "epochs", c.epochs);
+  read_field(j, "max_steps", c.max_steps);
+  read_field(j, "batch_size", c.batch_size);
+  read_field(j, "optimizer", c.optimizer);
+  read_field(j, "lr", c.lr);
+  read_field(j, "weight_decay", c.weight_decay);
+  read_field(j, "momentum", c.momentum);
+  read_field(j, "warmup_epochs", c.warmup_epochs);
+  read_field(j, "seed", c.seed);
+  read_field(j, "threads", c.threads);
+  read_field(j, "workers", c.workers);
+  read_field(j, "device", c.device);
+  read_field(j, "out_dir", c.out_dir);
+  read_field(j, "knn_k", c.knn_k);
+  read_field(j, "knn_bank_size", c.knn_bank_size);
+  read_field(j, "log_every", c.log_every);
+  if (j.contains("method")) {
+    read_field(j, "method", c.method);
+    c.method_params.clear();
+    if (j.contains("method_params")) {
+      const Json& params = j["method_params"];
+      SC_CHECK(params.is_object(), "config JSON: \"method_params\" must be an object, got ", params.dump());
+      for (const auto& [name, value] : params.items()) {
+        SC_CHECK(value.is_number(), "config JSON: method parameter \"", name, "\" must be a number, got ", value.dump());
+        c.method_params[name] = value.get<double>();
+      }
+    }
+  } else {
+    // Written before the method seam: SimCLR, with its temperature at the top level.
+    c.method = "simclr";
+    c.method_params.clear();
+    double temperature = 0.5;
+    read_field(j, "temperature", temperature);
+    c.method_params["temperature"] = temperature;
+  }
+  return c;
+}
+
+void validate_config(const TrainConfig& c) {
+  SC_CHECK(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda, got '", c.device, "'");
+  SC_CHECK(c.device != "cuda" || cuda_available(), "--device cuda: ", cuda_unavailable_reason(),
+           "; use --device cpu");
+  SC_CHECK(c.epochs >= 1, "--epochs must be >= 1, got ", c.epochs);
+  SC_CHECK(c.max_steps >= 0, "--steps must be >= 0 (0: run all epochs), got ", c.max_steps);
+  SC_CHECK(c.batch_size >= 2, "--batch-size must be >= 2 (a batch needs other images to contrast with), got ",
+           c.batch_size);
+  SC_CHECK(c.optimizer == "adam" || c.optimizer == "sgd" || c.optimizer == "adamw" || c.optimizer == "lars",
+           "--optimizer must be adam, sgd, adamw or lars, got '", c.optimizer, "'");
+  SC_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be positive, got ", c.lr);
+  SC_CHECK(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay must be >= 0, got ", c.weight_decay);
+  SC_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1), got ", c.momentum);
+  SC_CHECK(c.warmup_epochs >= 0 && std::isfinite(c.warmup_epochs), "--warmup-epochs must be >= 0, got ",
+           c.warmup_epochs);
+  SC_CHECK(c.width >= 1, "--width must be >= 1, got ", c.width);
+  SC_CHECK(c.projection_dim >= 1, "--projection-dim must be >= 1, got ", c.projection_dim);
+  SC_CHECK(c.encoder == "convnet" || c.encoder == "resnet18", "--encoder must be convnet or resnet18, got '",
+           c.encoder, "'");
+  resolve_hyper_parameters(find_method(c.method), c.method_params);  // names the flag and its range
+  SC_CHECK(c.threads >= 0, "--threads must be >= 0, got ", c.threads);
+  SC_CHECK(c.workers >= 0, "--workers must be >= 0, got ", c.workers);
+  SC_CHECK(c.train_subset >= 0, "--train-subset must be >= 0 (0: all), got ", c.train_subset);
+  SC_CHECK(c.test_subset >= 0, "--test-subset must be >= 0 (0: all), got ", c.test_subset);
+  SC_CHECK(c.knn_k >= 0, "--knn-k must be >= 0 (0: no kNN monitor), got ", c.knn_k);
+  SC_CHECK(c.knn_bank_size >= 0, "--knn-bank must be >= 0 (0: all), got ", c.knn_bank_size);
+  SC_CHECK(c.log_every >= 1, "--log-every must be >= 1, got ", c.log_every);
+  SC_CHECK(!c.out_dir.empty(), "--out must name a directory");
+}
+
+void check_resume_compatible(const TrainConfig& stored, const TrainConfig& requested) {
+  std::vector<std::string> changed;
+  auto compare = [&](const char* flag, const auto& was, const auto& now) {
+    if (was == now) return;
+    std::ostringstream os;
+    os << flag << " (the run has " << was << ", asked for " << now << ")";
+    changed.push_back(os.str());
+  };
+  compare("--data", stored.data.empty() ? std::string("Fashion-MNIST") : stored.data,
+          requested.data.empty() ? std::string("Fashion-MNIST") : requested.data);
+  compare("--train-subset", stored.train_subset, requested.train_subset);
+  compare("--augment", stored.augment, requested.augment);
+  compare("--method", stored.method, requested.method);
+  // Hyper-parameters are compared after resolving, so an explicit default equals an omitted one.
+  if (stored.method == requested.method) {
+    const MethodInfo& info = find_method(stored.method);
+    const HyperParameters was = resolve_hyper_parameters(info, stored.method_params);
+    const HyperParameters now = resolve_hyper_parameters(info, requested.method_params);
+    for (const auto& [name, value] : was) compare(("--" + name).c_str(), value, now.at(name));
+  }
+  compare("--encoder", stored.encoder, requested.encoder);
+  compare("--width", stored.width, requested.width);
+  compare("--projection-dim", stored.projection_dim, requested.projection_dim);
+  compare("--batch-size", stored.batch_size, requested.batch_size);
+  compare("--optimizer", stored.optimizer, requested.optimizer);
+  compare("--lr", stored.lr, requested.lr);
+  compare("--weight-decay", stored.weight_decay, requested.weight_decay);
+  compare("--momentum", stored.momentum, requested.momentum);
+  compare("--warmup-epochs", stored.warmup_epochs, requested.warmup_epochs);
+  compare("--seed", stored.seed, requested.seed);
+  if (changed.empty()) return;
+  std::string list;
+  for (const std::string& c : changed) list += "\n  " + c;
+  throw Error("--resume: these flags would change the model or the recipe of the run in '" + stored.out_dir +
+              "', so they cannot change on resume:" + list +
+              "\nResume without them (epochs, steps, threads, workers, device, logging and the kNN monitor may "
+              "change), or start a new run with another --out.");
+}
+
+uint64_t model_init_seed(uint64_t seed) { return mix_seed(seed, 0x6d6f64656cULL /* "model" */, 0); }
+
+MethodOptions method_options(const TrainConfig& c, int64_t in_channels) {
+  MethodOptions m;
+  m.encoder.encoder = c.encoder;
+  m.encoder.width = c.width;
+  m.encoder.in_channels = in_channels;
+  m.projection_dim = c.projection_dim;
+  m.hyper = c.method_params;
+  return m;
+}
+
+std::string augment_preset(const TrainConfig& config, int64_t channels) {
+  return config.augment.empty() ? augment::default_preset(channels) : config.augment;
+}
+
+}  // namespace sc::ssl

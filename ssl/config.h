@@ -1,0 +1,73 @@
+#pragma once
+// TrainConfig: everything that defines a training run, as one plain struct. The CLI fills it
+// from a named recipe (ssl/recipes.h) and the flags given; the trainer stores it as JSON in
+// every checkpoint and in config.json, and a resumed run reads it back from there.
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "ssl/method.h"
+
+namespace sc::ssl {
+
+// The defaults are the `quick` recipe (ssl/recipes.h): the README's main job.
+struct TrainConfig {
+  std::string recipe = "quick";  // the recipe the run started from (informational)
+  // ---- data
+  std::string data;            // "": Fashion-MNIST (kFashionMnistDir); or a dataset folder (ssl/data/load.h)
+  int64_t train_subset = 0;    // use only the first N training images (0: all)
+  int64_t test_subset = 0;     // use only the first N test images (0: all)
+  std::string augment = "";    // augmentation preset; "": default_preset(channels)
+  // ---- model
+  std::string method = "simclr";            // a name from ssl/methods/registry.cpp
+  HyperParameters method_params = {{"temperature", 0.2}};  // the method's hyper-parameters that differ from its defaults
+  std::string encoder = "convnet";          // convnet | resnet18
+  int64_t width = 16;
+  int64_t projection_dim = 128;
+  // ---- optimisation
+  int64_t epochs = 1;
+  int64_t max_steps = 0;       // > 0: stop after this many steps in total (may end mid-epoch)
+  int64_t batch_size = 128;    // images per batch (2x as many views)
+  std::string optimizer = "adam";  // adam | sgd | adamw | lars
+  double lr = 3e-3;
+  double weight_decay = 1e-6;
+  double momentum = 0.9;       // sgd and lars
+  double warmup_epochs = 0.5;  // linear warmup length, in epochs (rounded to steps)
+  // ---- run
+  uint64_t seed = 0;
+  int threads = 0;             // compute threads (0: leave the default, all cores)
+  int workers = 2;             // data loader threads
+  std::string device = "cpu";  // cpu | cuda
+  std::string out_dir = "runs/simclr";
+  int64_t knn_k = 200;         // kNN monitor at the end of every epoch (0: off)
+  int64_t knn_bank_size = 10000;  // training images in the kNN bank (0: all the training images used)
+  int64_t log_every = 10;      // plain log line every N steps when stdout is not a terminal
+};
+
+// The config as one JSON object (stored in checkpoints and config.json) and back. Reading
+// keeps the defaults for missing keys and ignores unknown ones; a malformed document or a
+// value of the wrong type is an sc::Error naming the key. A config written before methods
+// existed (a top-level "temperature", no "method") reads as SimCLR with that temperature.
+std::string config_to_json(const TrainConfig& config);
+TrainConfig config_from_json(const std::string& json);
+
+// Throws sc::Error naming the flag, the value and what is allowed (unknown optimizer,
+// batch size < 2, a method hyper-parameter out of its range, --device cuda without a GPU ...).
+void validate_config(const TrainConfig& config);
+
+// What a resumed run may change: how long it runs and how (epochs, steps, threads, workers,
+// device, logging, the kNN monitor). Everything else defines the model or the recipe.
+// Throws sc::Error listing every flag whose value differs between the run's stored config and
+// `requested`, with both values, and what to do instead.
+void check_resume_compatible(const TrainConfig& stored, const TrainConfig& requested);
+
+// The method options of a run on images with `in_channels` channels.
+MethodOptions method_options(const TrainConfig& config, int64_t in_channels);
+// The seed of a run's weight-init generator: a stream of the run seed that no loader seed
+// uses. The random-encoder baseline uses it too, so it is exactly the run's starting point.
+uint64_t model_init_seed(uint64_t seed);
+
+// The augmentation preset a run uses: config.augment, or the default for the channel count.
+std::string augment_preset(const TrainConfig& config, int64_t channels);
+
+}  // namespace sc::ssl

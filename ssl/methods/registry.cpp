@@ -1,0 +1,14 @@
+// The methods `--method` knows, in the order `simclr train --help` lists them. A new method
+// adds its line here (and its declaration in ssl/methods/methods.h).
+#include "ssl/methods/methods.h"
+
+namespace sc::ssl {
+
+const std::vector<MethodInfo>& method_registry() {
+  static const std::vector<MethodInfo> methods = {
+      simclr_method(),
+  };
+  return methods;
+}
+
+}  // namespace sc::ssl

@@ -1,0 +1,36 @@
+#include "ssl/recipes.h"
+
+namespace sc::ssl {
+
+namespace {
+
+TrainConfig recipe_r() {
+  TrainConfig c;  // quick, then what differs
+  c.recipe = "R";
+  c.epochs = 3;
+  c.batch_size = 256;
+  c.lr = 1e-3;
+  c.method_params = {{"temperature", 0.5}};
+  return c;
+}
+
+}  // namespace
+
+const std::vector<Recipe>& recipes() {
+  static const std::vector<Recipe> all = {
+      {"quick", "the README main job: 1 epoch, batch 128, Adam lr 3e-3, SimCLR temperature 0.2", TrainConfig{}},
+      {"R", "the reference recipe checked against PyTorch: 3 epochs, batch 256, lr 1e-3, temperature 0.5",
+       recipe_r()},
+  };
+  return all;
+}
+
+TrainConfig recipe_config(const std::string& name) {
+  for (const Recipe& r : recipes())
+    if (r.name == name) return r.config;
+  std::string known;
+  for (const Recipe& r : recipes()) known += (known.empty() ? "" : ", ") + r.name;
+  throw Error("--recipe: unknown recipe '" + name + "' (known: " + known + ")");
+}
+
+}  // namespace sc::ssl
