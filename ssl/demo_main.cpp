@@ -1,7 +1,10 @@
-// A small demo of the engine until the SimCLR trainer exists: a two-layer MLP learns
-// to tell three Gaussian blobs apart, trained with plain SGD written out by hand.
-// Every line of the training step is an engine op, so this is also the shortest tour
-// of the autograd: forward ops record Nodes, backward() walks them, grads land in .grad().
+// The smallest program on the engine (the `simclr_demo` target): a two-layer MLP learns
+// to tell three Gaussian blobs apart, trained with plain SGD written out by hand. It uses
+// core/ only (no nn/, no optimizer class), so every line of the training step is an engine
+// op and this is also the shortest tour of the autograd: forward ops record Nodes,
+// backward() walks them, grads land in .grad(). The SimCLR trainer is ssl/trainer.cpp,
+// run by `simclr train` (ssl/cli_main.cpp); docs/DESIGN.md describes both.
+// Usage: simclr_demo [steps]   (default 200)
 #include <cstdio>
 #include <cstdlib>
 
