@@ -20,8 +20,8 @@
 #      alone took 8 minutes on the shared 2-core machine: set EVAL_TRAIN_SUBSET=0 for it.)
 #
 # The run directory ($OUT, default runs/fashion-mnist) ends up holding checkpoint.ckpt,
-# metrics.jsonl, config.json and augment-preview.png (and loss/knn plots when gnuplot is
-# installed). See README.md "Two commands" for the time it took on the shared 2-core
+# metrics.jsonl, config.json, augment-preview.png, the evaluation as eval.json and eval.md
+# (and loss/knn plots when gnuplot is installed). See README.md "Two commands" for the time it took on the shared 2-core
 # development machine and the numbers it printed. TRAIN_SUBSET=30000 halves the training.
 #
 # Knobs (environment): EPOCHS, BATCH_SIZE, LR, TEMPERATURE, TRAIN_SUBSET and

@@ -178,7 +178,10 @@ int main(int argc, char** argv) {
       ec.device = eval_device;
       ec.baselines = !no_baselines;
       ec.verbose = true;
-      std::printf("%s", evaluate_run(ec).table().c_str());
+      const EvalReport report = evaluate_run(ec);
+      std::printf("%s", report.table().c_str());
+      const EvalFiles files = write_eval_files(report, ec.run);
+      std::printf("wrote %s and %s\n", files.json.c_str(), files.markdown.c_str());
     } else if (embed_cmd->parsed()) {
       if (embed_threads > 0) set_num_threads(embed_threads);
       const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset);

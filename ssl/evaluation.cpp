@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "core/ops.h"
+#include "nn/adam.h"
 
 namespace sc::ssl {
 
@@ -164,42 +165,6 @@ Tensor Standardizer::apply(const Tensor& features) const {
 
 namespace {
 
-// Adam with coupled L2 weight decay, exactly torch.optim.Adam's update. Kept private and
-// small because nn/'s optimizers were written at the same time; the trainer may switch
-// this to nn's Adam.
-struct InlineAdam {
-  const LinearProbeOptions& o;
-  std::vector<Tensor> params;
-  std::vector<std::vector<float>> m, v;
-  int64_t step = 0;
-
-  InlineAdam(const LinearProbeOptions& options, std::vector<Tensor> parameters) : o(options), params(std::move(parameters)) {
-    for (const Tensor& p : params) {
-      m.emplace_back(static_cast<size_t>(p.numel()), 0.0f);
-      v.emplace_back(static_cast<size_t>(p.numel()), 0.0f);
-    }
-  }
-
-  void update() {
-    ++step;
-    const double bias1 = 1.0 - std::pow(o.beta1, static_cast<double>(step));
-    const double bias2 = 1.0 - std::pow(o.beta2, static_cast<double>(step));
-    for (size_t i = 0; i < params.size(); ++i) {
-      float* p = params[i].data<float>();
-      const Tensor g_tensor = params[i].grad().contiguous();
-      const float* g = g_tensor.data<float>();
-      for (int64_t j = 0; j < params[i].numel(); ++j) {
-        const float grad = g[j] + static_cast<float>(o.weight_decay) * p[j];
-        m[i][j] = static_cast<float>(o.beta1) * m[i][j] + static_cast<float>(1.0 - o.beta1) * grad;
-        v[i][j] = static_cast<float>(o.beta2) * v[i][j] + static_cast<float>(1.0 - o.beta2) * grad * grad;
-        const double denominator = std::sqrt(static_cast<double>(v[i][j]) / bias2) + o.eps;
-        p[j] -= static_cast<float>(o.lr * (static_cast<double>(m[i][j]) / bias1) / denominator);
-      }
-      params[i].zero_grad();
-    }
-  }
-};
-
 double accuracy_of(const Tensor& x, const std::vector<int64_t>& labels, const Tensor& weight, const Tensor& bias) {
   if (labels.empty()) return 0.0;
   NoGradGuard no_grad;
@@ -243,7 +208,13 @@ LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train
   Tensor bias = zeros({num_classes});
   weight.requires_grad_();
   bias.requires_grad_();
-  InlineAdam adam(options, {weight, bias});
+  // torch.optim.Adam: coupled L2 weight decay (added to the gradient), one group for both.
+  nn::ParamGroup group;
+  group.names = {"weight", "bias"};
+  group.params = {weight, bias};
+  group.lr = options.lr;
+  group.weight_decay = options.weight_decay;
+  nn::Adam adam({group}, nn::AdamOptions{options.beta1, options.beta2, options.eps});
   Generator shuffle_rng(options.seed);
   std::vector<int64_t> order(static_cast<size_t>(n));
   std::iota(order.begin(), order.end(), int64_t{0});
@@ -261,10 +232,8 @@ LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train
       const Tensor xb = index_select(x_train, 0, from_vector(batch_index, {rows}));
       const Tensor loss = cross_entropy(add(matmul(xb, weight), bias), from_vector(batch_labels, {rows}));
       loss.backward();
-      {
-        NoGradGuard no_grad;
-        adam.update();
-      }
+      adam.step();  // under its own NoGradGuard
+      adam.zero_grad();
       loss_sum += loss.item() * static_cast<double>(rows);
     }
     result.epoch_losses.push_back(loss_sum / static_cast<double>(n));

@@ -4,7 +4,7 @@
 //
 //   kNN monitor   cheap, no training: each test row votes with its k nearest training rows
 //                 (cosine similarity), weighted by exp(similarity / temperature).
-//   linear probe  softmax regression on standardised features, trained with Adam; the
+//   linear probe  softmax regression on standardised features, trained with nn::Adam; the
 //                 number papers report.
 #include <cstdint>
 #include <vector>
@@ -45,7 +45,7 @@ struct Standardizer {
 struct LinearProbeOptions {
   int64_t epochs = 100;
   int64_t batch_size = 512;
-  // Adam as torch.optim.Adam with coupled L2 weight decay (grad += weight_decay * param).
+  // nn::Adam, i.e. torch.optim.Adam with coupled L2 weight decay (grad += weight_decay * param).
   double lr = 1e-3;
   double weight_decay = 1e-5;
   double beta1 = 0.9;

@@ -1,10 +1,13 @@
 #include "ssl/export.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <set>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/ops.h"
 
@@ -32,177 +35,34 @@ void check_exportable(const Tensor& tensor, const std::string& what, const char*
   SC_CHECK(tensor.device() == Device::CPU, op, ": ", what, " is ", tensor.describe(), "; move it to the CPU first");
 }
 
-// ---- a JSON reader for the safetensors header ---------------------------------------
-// Only what the header uses: objects, arrays, strings, non-negative integers (plus true,
-// false, null, skipped). Nesting is limited so a hostile header cannot exhaust the stack.
-struct JsonValue {
-  enum class Kind { Object, Array, String, Number, Other } kind = Kind::Other;
-  std::vector<std::pair<std::string, JsonValue>> object;
-  std::vector<JsonValue> array;
-  std::string string;
-  uint64_t number = 0;
-};
+// The safetensors header is JSON, read and written with nlohmann::json. ordered_json keeps
+// the keys in file order: the writer then lays out "dtype", "shape", "data_offsets" in the
+// order the format description shows, and the reader sees the tensors as they were written.
+using Json = nlohmann::ordered_json;
 
-class JsonParser {
- public:
-  JsonParser(const std::string& text, const std::string& path) : text_(text), path_(path) {}
-
-  JsonValue parse_document() {
-    JsonValue v = parse_value(0);
-    skip_space();
-    check(pos_ == text_.size(), "unexpected text after the header object");
-    return v;
+// Parses the header text. Every failure becomes an sc::Error naming the file: nlohmann's
+// own exceptions never leave this function.
+Json parse_header(const std::string& header, const std::string& path) {
+  // A safetensors header nests three levels (root, tensor, shape); refuse much deeper ones
+  // early instead of building them.
+  constexpr int kMaxDepth = 16;
+  const Json::parser_callback_t limit_depth = [&](int depth, Json::parse_event_t event, Json&) {
+    if (depth >= kMaxDepth && (event == Json::parse_event_t::object_start || event == Json::parse_event_t::array_start))
+      throw Error("read_safetensors: '" + path + "' has a bad JSON header: nested more than " +
+                  std::to_string(kMaxDepth) + " levels deep");
+    return true;
+  };
+  try {
+    return Json::parse(header, limit_depth);
+  } catch (const Json::parse_error& e) {
+    // e.what() starts with "[json.exception.parse_error.101] "; the rest says what and where.
+    std::string problem = e.what();
+    if (const size_t tag_end = problem.find("] "); tag_end != std::string::npos) problem.erase(0, tag_end + 2);
+    throw Error("read_safetensors: '" + path + "' has a bad JSON header at byte " + std::to_string(e.byte) + ": " +
+                problem);
+  } catch (const Json::exception& e) {
+    throw Error("read_safetensors: '" + path + "' has a bad JSON header: " + e.what());
   }
-
- private:
-  void check(bool ok, const std::string& problem) const {
-    SC_CHECK(ok, "read_safetensors: '", path_, "' has a bad JSON header at byte ", pos_, ": ", problem);
-  }
-  void skip_space() {
-    while (pos_ < text_.size() && (text_[pos_] == ' ' || text_[pos_] == '\n' || text_[pos_] == '\r' || text_[pos_] == '\t'))
-      ++pos_;
-  }
-  char peek() {
-    skip_space();
-    check(pos_ < text_.size(), "unexpected end of the header");
-    return text_[pos_];
-  }
-  void expect(char c) {
-    check(peek() == c, std::string("expected '") + c + "'");
-    ++pos_;
-  }
-
-  JsonValue parse_value(int depth) {
-    check(depth < 16, "nested too deeply");
-    JsonValue v;
-    const char c = peek();
-    if (c == '{') {
-      v.kind = JsonValue::Kind::Object;
-      ++pos_;
-      if (peek() == '}') {
-        ++pos_;
-        return v;
-      }
-      while (true) {
-        std::string key = parse_string();
-        expect(':');
-        v.object.emplace_back(std::move(key), parse_value(depth + 1));
-        if (peek() == ',') {
-          ++pos_;
-          continue;
-        }
-        expect('}');
-        return v;
-      }
-    }
-    if (c == '[') {
-      v.kind = JsonValue::Kind::Array;
-      ++pos_;
-      if (peek() == ']') {
-        ++pos_;
-        return v;
-      }
-      while (true) {
-        v.array.push_back(parse_value(depth + 1));
-        if (peek() == ',') {
-          ++pos_;
-          continue;
-        }
-        expect(']');
-        return v;
-      }
-    }
-    if (c == '"') {
-      v.kind = JsonValue::Kind::String;
-      v.string = parse_string();
-      return v;
-    }
-    if (c >= '0' && c <= '9') {
-      v.kind = JsonValue::Kind::Number;
-      while (pos_ < text_.size() && text_[pos_] >= '0' && text_[pos_] <= '9') {
-        const uint64_t digit = static_cast<uint64_t>(text_[pos_] - '0');
-        check(v.number <= (UINT64_MAX - digit) / 10, "integer too large");
-        v.number = v.number * 10 + digit;
-        ++pos_;
-      }
-      check(pos_ >= text_.size() || (text_[pos_] != '.' && text_[pos_] != 'e' && text_[pos_] != 'E'),
-            "only non-negative integers are expected here");
-      return v;
-    }
-    for (const char* word : {"true", "false", "null"}) {
-      if (text_.compare(pos_, std::strlen(word), word) == 0) {
-        pos_ += std::strlen(word);
-        return v;
-      }
-    }
-    check(false, std::string("unexpected character '") + c + "'");
-    return v;
-  }
-
-  std::string parse_string() {
-    expect('"');
-    std::string out;
-    while (true) {
-      check(pos_ < text_.size(), "unterminated string");
-      const char c = text_[pos_++];
-      if (c == '"') return out;
-      if (c != '\\') {
-        out += c;
-        continue;
-      }
-      check(pos_ < text_.size(), "unterminated escape");
-      const char e = text_[pos_++];
-      switch (e) {
-        case '"': out += '"'; break;
-        case '\\': out += '\\'; break;
-        case '/': out += '/'; break;
-        case 'b': out += '\b'; break;
-        case 'f': out += '\f'; break;
-        case 'n': out += '\n'; break;
-        case 'r': out += '\r'; break;
-        case 't': out += '\t'; break;
-        case 'u': {
-          check(pos_ + 4 <= text_.size(), "short \\u escape");
-          const unsigned code = static_cast<unsigned>(std::stoul(text_.substr(pos_, 4), nullptr, 16));
-          pos_ += 4;
-          // UTF-8 encode (surrogate pairs are kept as two 3-byte sequences; names we write are ASCII).
-          if (code < 0x80) {
-            out += static_cast<char>(code);
-          } else if (code < 0x800) {
-            out += static_cast<char>(0xC0 | (code >> 6));
-            out += static_cast<char>(0x80 | (code & 0x3F));
-          } else {
-            out += static_cast<char>(0xE0 | (code >> 12));
-            out += static_cast<char>(0x80 | ((code >> 6) & 0x3F));
-            out += static_cast<char>(0x80 | (code & 0x3F));
-          }
-          break;
-        }
-        default: check(false, std::string("unknown escape \\") + e);
-      }
-    }
-  }
-
-  const std::string& text_;
-  const std::string& path_;
-  size_t pos_ = 0;
-};
-
-std::string json_string(const std::string& s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    if (c == '"' || c == '\\') {
-      out += '\\';
-      out += c;
-    } else if (static_cast<unsigned char>(c) < 0x20) {
-      char buffer[8];
-      std::snprintf(buffer, sizeof(buffer), "\\u%04x", static_cast<unsigned>(static_cast<unsigned char>(c)));
-      out += buffer;
-    } else {
-      out += c;
-    }
-  }
-  return out + "\"";
 }
 
 const char* safetensors_dtype(DType d) {
@@ -233,64 +93,60 @@ void write_safetensors(const std::string& path, const NamedTensors& tensors,
                        const std::map<std::string, std::string>& metadata) {
   std::set<std::string> names;
   std::vector<Tensor> contiguous;
-  std::string header = "{";
-  uint64_t offset = 0;
+  Json header = Json::object();
   if (!metadata.empty()) {
-    header += "\"__metadata__\":{";
-    bool first = true;
-    for (const auto& [key, value] : metadata) {
-      if (!first) header += ',';
-      header += json_string(key);
-      header += ':';
-      header += json_string(value);
-      first = false;
-    }
-    header += "}";
+    Json& entries = header["__metadata__"] = Json::object();
+    for (const auto& [key, value] : metadata) entries[key] = value;
   }
+  uint64_t offset = 0;
   for (const auto& [name, tensor] : tensors) {
     check_exportable(tensor, "tensor '" + name + "'", "write_safetensors");
     SC_CHECK(!name.empty() && name != "__metadata__", "write_safetensors: '", name, "' cannot be a tensor name");
     SC_CHECK(names.insert(name).second, "write_safetensors: two tensors are named '", name, "'");
     contiguous.push_back(tensor.contiguous());
     const uint64_t bytes = static_cast<uint64_t>(tensor.numel()) * dtype_size(tensor.dtype());
-    std::string shape = "[";
-    for (size_t d = 0; d < tensor.shape().size(); ++d) {
-      if (d > 0) shape += ',';
-      shape += std::to_string(tensor.shape()[d]);
-    }
-    shape += "]";
-    if (header.size() > 1) header += ',';
-    header += json_string(name) + ":{\"dtype\":\"" +
-              safetensors_dtype(tensor.dtype()) + "\",\"shape\":" + shape + ",\"data_offsets\":[" +
-              std::to_string(offset) + "," + std::to_string(offset + bytes) + "]}";
+    // Built key by key so they appear in this order in the file.
+    Json entry = Json::object();
+    entry["dtype"] = safetensors_dtype(tensor.dtype());
+    entry["shape"] = tensor.shape();
+    entry["data_offsets"] = Json::array({offset, offset + bytes});
+    header[name] = std::move(entry);
     offset += bytes;
   }
-  header += "}";
+  std::string text;
+  try {
+    text = header.dump();  // compact: no spaces, as the Hugging Face writer does
+  } catch (const Json::exception& e) {  // a name or metadata string that is not valid UTF-8
+    throw Error("write_safetensors: '" + path + "': a tensor name or metadata entry cannot be written as JSON: " +
+                e.what());
+  }
   // Pad with spaces (valid JSON whitespace) so the data buffer starts 8-byte aligned.
-  while ((8 + header.size()) % 8 != 0) header += ' ';
+  while ((8 + text.size()) % 8 != 0) text += ' ';
 
   write_file_atomically(path, [&](std::FILE* file) {
-    const uint64_t header_length = header.size();
+    const uint64_t header_length = text.size();
     write_bytes(file, &header_length, 8, path);
-    write_bytes(file, header.data(), header.size(), path);
+    write_bytes(file, text.data(), text.size(), path);
     for (const Tensor& t : contiguous)
       if (t.numel() > 0) write_bytes(file, t.raw_data(), static_cast<size_t>(t.numel()) * dtype_size(t.dtype()), path);
   });
 }
 
-SafetensorsFile read_safetensors(const std::string& path) {
+// The function-try-block is a last guard: the checks below leave no nlohmann call that
+// should throw, but if one did, the caller still gets an sc::Error naming the file.
+SafetensorsFile read_safetensors(const std::string& path) try {
   const std::string bytes = read_whole_file(path, "read_safetensors");
   SC_CHECK(bytes.size() >= 8, "read_safetensors: '", path, "' is too short (", bytes.size(), " bytes)");
   uint64_t header_length = 0;
   std::memcpy(&header_length, bytes.data(), 8);
+  // Checked before anything is read or allocated: a corrupt length cannot make us read past the file.
   SC_CHECK(header_length <= bytes.size() - 8, "read_safetensors: '", path, "' claims a ", header_length,
            "-byte header but the file is ", bytes.size(), " bytes");
-  const std::string header = bytes.substr(8, header_length);
   const uint64_t data_start = 8 + header_length;
   const uint64_t data_size = bytes.size() - data_start;
 
-  const JsonValue root = JsonParser(header, path).parse_document();
-  SC_CHECK(root.kind == JsonValue::Kind::Object, "read_safetensors: '", path, "': the header is not a JSON object");
+  const Json root = parse_header(bytes.substr(8, header_length), path);
+  SC_CHECK(root.is_object(), "read_safetensors: '", path, "': the header is not a JSON object");
   SafetensorsFile result;
   struct Placed {
     uint64_t begin;
@@ -298,59 +154,69 @@ SafetensorsFile read_safetensors(const std::string& path) {
     Tensor tensor;
   };
   std::vector<Placed> placed;
-  for (const auto& [name, entry] : root.object) {
+  for (auto item = root.begin(); item != root.end(); ++item) {
+    const std::string& name = item.key();
+    const Json& entry = item.value();
     if (name == "__metadata__") {
-      SC_CHECK(entry.kind == JsonValue::Kind::Object, "read_safetensors: '", path, "': __metadata__ is not an object");
-      for (const auto& [key, value] : entry.object) {
-        SC_CHECK(value.kind == JsonValue::Kind::String, "read_safetensors: '", path, "': metadata '", key,
+      SC_CHECK(entry.is_object(), "read_safetensors: '", path, "': __metadata__ is not an object");
+      for (auto meta = entry.begin(); meta != entry.end(); ++meta) {
+        SC_CHECK(meta.value().is_string(), "read_safetensors: '", path, "': metadata '", meta.key(),
                  "' is not a string");
-        result.metadata[key] = value.string;
+        result.metadata[meta.key()] = meta.value().get<std::string>();
       }
       continue;
     }
     const std::string where = "read_safetensors: '" + path + "': tensor '" + name + "'";
-    SC_CHECK(entry.kind == JsonValue::Kind::Object, where, " is not a JSON object");
-    const JsonValue* dtype = nullptr;
-    const JsonValue* shape = nullptr;
-    const JsonValue* offsets = nullptr;
-    for (const auto& [key, value] : entry.object) {
-      if (key == "dtype") dtype = &value;
-      if (key == "shape") shape = &value;
-      if (key == "data_offsets") offsets = &value;
-    }
-    SC_CHECK(dtype && dtype->kind == JsonValue::Kind::String, where, " has no \"dtype\" string");
-    SC_CHECK(shape && shape->kind == JsonValue::Kind::Array, where, " has no \"shape\" array");
-    SC_CHECK(offsets && offsets->kind == JsonValue::Kind::Array && offsets->array.size() == 2, where,
-             " has no \"data_offsets\" pair");
+    SC_CHECK(entry.is_object(), where, " is not a JSON object");
+    // A field of this tensor's entry, or nullptr when it is missing.
+    auto field = [&](const char* key) -> const Json* {
+      const auto found = entry.find(key);
+      return found == entry.end() ? nullptr : &*found;
+    };
+    const Json* dtype = field("dtype");
+    const Json* shape = field("shape");
+    const Json* offsets = field("data_offsets");
+    SC_CHECK(dtype && dtype->is_string(), where, " has no \"dtype\" string");
+    SC_CHECK(shape && shape->is_array(), where, " has no \"shape\" array");
+    SC_CHECK(offsets && offsets->is_array() && offsets->size() == 2, where, " has no \"data_offsets\" pair");
+    const std::string& dtype_name = dtype->get_ref<const std::string&>();
     DType d;
-    if (dtype->string == "F32") d = DType::Float32;
-    else if (dtype->string == "F64") d = DType::Float64;
-    else if (dtype->string == "I64") d = DType::Int64;
-    else if (dtype->string == "I32") d = DType::Int32;
-    else throw Error(where + " has dtype \"" + dtype->string + "\"; only F32, F64, I64, I32 are supported");
+    if (dtype_name == "F32") d = DType::Float32;
+    else if (dtype_name == "F64") d = DType::Float64;
+    else if (dtype_name == "I64") d = DType::Int64;
+    else if (dtype_name == "I32") d = DType::Int32;
+    else throw Error(where + " has dtype \"" + dtype_name + "\"; only F32, F64, I64, I32 are supported");
+    // Dims are checked against the data buffer as they come, so a hostile shape can neither
+    // overflow numel nor make us allocate more than the file holds.
     Shape dims;
     uint64_t numel = 1;
-    for (const JsonValue& dim : shape->array) {
-      SC_CHECK(dim.kind == JsonValue::Kind::Number, where, ": shape entries must be integers");
-      SC_CHECK(dim.number <= data_size, where, ": dim ", dim.number, " is larger than the data buffer");
-      dims.push_back(static_cast<int64_t>(dim.number));
-      numel = (numel == 0 || dim.number == 0) ? 0 : numel * dim.number;
+    for (const Json& dim_value : *shape) {
+      SC_CHECK(dim_value.is_number_unsigned(), where, ": shape entries must be non-negative integers, got ",
+               dim_value.dump());
+      const uint64_t dim = dim_value.get<uint64_t>();
+      SC_CHECK(dim <= data_size, where, ": dim ", dim, " is larger than the data buffer");
+      dims.push_back(static_cast<int64_t>(dim));
+      numel = (numel == 0 || dim == 0) ? 0 : numel * dim;
       SC_CHECK(numel <= data_size, where, ": shape ", shape_str(dims), " is larger than the data buffer");
     }
-    const uint64_t begin = offsets->array[0].number;
-    const uint64_t end = offsets->array[1].number;
-    SC_CHECK(offsets->array[0].kind == JsonValue::Kind::Number && offsets->array[1].kind == JsonValue::Kind::Number &&
-                 begin <= end && end <= data_size,
-             where, ": data_offsets [", begin, ", ", end, "] fall outside the ", data_size, "-byte data buffer");
+    SC_CHECK((*offsets)[0].is_number_unsigned() && (*offsets)[1].is_number_unsigned(), where,
+             ": data_offsets must be two non-negative integers, got ", offsets->dump());
+    const uint64_t begin = (*offsets)[0].get<uint64_t>();
+    const uint64_t end = (*offsets)[1].get<uint64_t>();
+    SC_CHECK(begin <= end && end <= data_size, where, ": data_offsets [", begin, ", ", end,
+             "] fall outside the ", data_size, "-byte data buffer");
     SC_CHECK(end - begin == numel * dtype_size(d), where, ": data_offsets span ", end - begin, " bytes but ",
-             dtype->string, shape_str(dims), " needs ", numel * dtype_size(d));
+             dtype_name, shape_str(dims), " needs ", numel * dtype_size(d));
     Tensor tensor = empty(dims, d);
     if (numel > 0) std::memcpy(tensor.raw_data(), bytes.data() + data_start + begin, end - begin);
     placed.push_back({begin, name, tensor});
   }
+  // Data-buffer order; stable, so tensors at the same offset (empty ones) keep the header's order.
   std::stable_sort(placed.begin(), placed.end(), [](const Placed& a, const Placed& b) { return a.begin < b.begin; });
   for (auto& p : placed) result.tensors.emplace_back(std::move(p.name), std::move(p.tensor));
   return result;
+} catch (const nlohmann::json::exception& e) {
+  throw Error("read_safetensors: '" + path + "': unexpected header content: " + e.what());
 }
 
 // ---- .npy ------------------------------------------------------------------------------

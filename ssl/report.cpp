@@ -3,8 +3,12 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "core/ops.h"
+#include "ssl/checkpoint.h"
 #include "ssl/evaluation.h"
 #include "ssl/export.h"
 
@@ -13,7 +17,34 @@ namespace fs = std::filesystem;
 namespace sc::ssl {
 
 namespace {
+
 Tensor labels_of(const Dataset& d) { return from_vector(d.labels(), {d.size()}); }
+
+// The kNN column's title: the k that was used, so a table never claims another one.
+std::string knn_title(int64_t k) { return k > 0 ? "kNN (k=" + std::to_string(k) + ")" : "kNN"; }
+
+// An accuracy in percent, or "-" when it was not measured.
+std::string percent(double accuracy) {
+  if (accuracy < 0) return "-";
+  char text[32];
+  std::snprintf(text, sizeof text, "%.2f%%", 100.0 * accuracy);
+  return text;
+}
+
+bool any_skipped(const std::vector<EvalRow>& rows) {
+  for (const EvalRow& r : rows)
+    if (r.knn_accuracy < 0 || r.probe_accuracy < 0) return true;
+  return false;
+}
+
+constexpr const char* kSkippedNote = "-: not measured (--knn-k 0 skips kNN, --epochs 0 the linear probe)";
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  write_file_atomically(path, [&](std::FILE* file) {
+    SC_CHECK(std::fwrite(text.data(), 1, text.size(), file) == text.size(), "writing '", path, "' failed");
+  });
+}
+
 }  // namespace
 
 Tensor raw_pixel_features(const Dataset& dataset) {
@@ -54,8 +85,9 @@ EvalRow evaluate_features(const std::string& method, const Tensor& train_feature
   }
   row.seconds = since(start);
   if (config.verbose) {
-    std::printf("  %-26s kNN %6.2f%% (%.1fs)   linear probe %6.2f%% (%.1fs)\n", method.c_str(), 100 * row.knn_accuracy,
-                row.knn_seconds, 100 * row.probe_accuracy, row.probe_seconds);
+    std::printf("  %-26s kNN %7s (%.1fs)   linear probe %7s (%.1fs)\n", method.c_str(),
+                percent(row.knn_accuracy).c_str(), row.knn_seconds, percent(row.probe_accuracy).c_str(),
+                row.probe_seconds);
     std::fflush(stdout);
   }
   return row;
@@ -67,30 +99,102 @@ std::string EvalReport::table() const {
   std::snprintf(line, sizeof line, "train: %s (%lld images)   test: %s (%lld images)\n", train_name.c_str(),
                 static_cast<long long>(train_size), test_name.c_str(), static_cast<long long>(test_size));
   out += line;
-  std::snprintf(line, sizeof line, "%-28s %8s %14s %14s %9s\n", "method", "dim", "kNN (k=200)", "linear probe", "time");
+  std::snprintf(line, sizeof line, "%-28s %8s %14s %14s %9s\n", "method", "dim", knn_title(knn_k).c_str(),
+                "linear probe", "time");
   out += line;
   out += std::string(77, '-') + "\n";
-  auto pct = [](double v) {
-    char b[32];
-    if (v < 0)
-      std::snprintf(b, sizeof b, "-");
-    else
-      std::snprintf(b, sizeof b, "%.2f%%", 100.0 * v);
-    return std::string(b);
-  };
   for (const EvalRow& r : rows) {
     std::snprintf(line, sizeof line, "%-28s %8lld %14s %14s %8.1fs\n", r.method.c_str(),
-                  static_cast<long long>(r.feature_dim), pct(r.knn_accuracy).c_str(), pct(r.probe_accuracy).c_str(),
-                  r.seconds);
+                  static_cast<long long>(r.feature_dim), percent(r.knn_accuracy).c_str(),
+                  percent(r.probe_accuracy).c_str(), r.seconds);
     out += line;
   }
+  if (any_skipped(rows)) out += std::string(kSkippedNote) + "\n";
   return out;
+}
+
+std::string EvalReport::markdown() const {
+  std::ostringstream out;
+  out << "# Evaluation\n\n";
+  if (!checkpoint.empty()) {
+    out << "- checkpoint: `" << checkpoint << "`";
+    if (step >= 0)
+      out << " (step " << step << ", " << epochs_done << " complete epoch" << (epochs_done == 1 ? "" : "s") << ")";
+    out << "\n";
+  }
+  out << "- train: " << train_name << " (" << train_size << " images), test: " << test_name << " (" << test_size
+      << " images)\n";
+  if (knn_k > 0)
+    out << "- kNN: k = " << knn_k << ", cosine, temperature " << knn_temperature;
+  else
+    out << "- kNN: skipped";
+  if (probe_epochs > 0)
+    out << "; linear probe: Adam, " << probe_epochs << " epochs, seed " << seed << "\n\n";
+  else
+    out << "; linear probe: skipped\n\n";
+  out << "| method | dim | " << knn_title(knn_k) << " | linear probe | time (s) |\n";
+  out << "|---|---:|---:|---:|---:|\n";
+  for (const EvalRow& r : rows) {
+    std::string method = r.method;
+    for (size_t at = method.find('|'); at != std::string::npos; at = method.find('|', at + 2))
+      method.replace(at, 1, "\\|");  // a '|' would end the cell
+    char seconds[32];
+    std::snprintf(seconds, sizeof seconds, "%.1f", r.seconds);
+    out << "| " << method << " | " << r.feature_dim << " | " << percent(r.knn_accuracy) << " | "
+        << percent(r.probe_accuracy) << " | " << seconds << " |\n";
+  }
+  if (any_skipped(rows)) out << "\n" << kSkippedNote << "\n";
+  return out.str();
+}
+
+std::string EvalReport::json() const {
+  // ordered_json keeps the keys in the order written here, which reads better than sorted.
+  using Json = nlohmann::ordered_json;
+  auto accuracy = [](double a) { return a < 0 ? Json(nullptr) : Json(a); };
+  Json doc = Json::object();
+  doc["checkpoint"] = checkpoint;
+  doc["step"] = step >= 0 ? Json(step) : Json(nullptr);
+  doc["epochs_done"] = epochs_done >= 0 ? Json(epochs_done) : Json(nullptr);
+  doc["train"] = {{"name", train_name}, {"size", train_size}};
+  doc["test"] = {{"name", test_name}, {"size", test_size}};
+  doc["knn_k"] = knn_k;
+  doc["knn_temperature"] = knn_temperature;
+  doc["probe_epochs"] = probe_epochs;
+  doc["seed"] = seed;
+  Json table = Json::array();
+  for (const EvalRow& r : rows) {
+    Json row = Json::object();
+    row["method"] = r.method;
+    row["feature_dim"] = r.feature_dim;
+    row["knn_accuracy"] = accuracy(r.knn_accuracy);
+    row["probe_accuracy"] = accuracy(r.probe_accuracy);
+    row["seconds"] = r.seconds;
+    row["knn_seconds"] = r.knn_seconds;
+    row["probe_seconds"] = r.probe_seconds;
+    table.push_back(std::move(row));
+  }
+  doc["rows"] = std::move(table);
+  try {
+    return doc.dump(2) + "\n";
+  } catch (const Json::exception& e) {  // a name that is not valid UTF-8 (e.g. from a folder name)
+    throw Error(std::string("eval: the results cannot be written as JSON: ") + e.what());
+  }
+}
+
+EvalFiles write_eval_files(const EvalReport& report, const std::string& run) {
+  fs::path dir = fs::is_directory(run) ? fs::path(run) : fs::path(run).parent_path();
+  if (dir.empty()) dir = ".";  // "model.ckpt": the current folder
+  EvalFiles files{(dir / "eval.json").string(), (dir / "eval.md").string()};
+  write_text_atomically(files.json, report.json());
+  write_text_atomically(files.markdown, report.markdown());
+  return files;
 }
 
 EvalReport evaluate_run(const EvalConfig& config) {
   if (config.threads > 0) set_num_threads(config.threads);
   TrainConfig run_config;
-  std::unique_ptr<Method> model = load_trained_model(config.run, &run_config);
+  CheckpointInfo checkpoint;
+  std::unique_ptr<Method> model = load_trained_model(config.run, &run_config, &checkpoint);
   if (config.device == "cuda") model->to(Device::CUDA);
   const std::string data_path = config.data.empty() ? run_config.data : config.data;
   const int64_t train_subset = config.train_subset >= 0 ? config.train_subset : run_config.train_subset;
@@ -104,6 +208,13 @@ EvalReport evaluate_run(const EvalConfig& config) {
            " channel(s) but the checkpoint's encoder takes ", model->options().encoder.in_channels);
 
   EvalReport report;
+  report.checkpoint = checkpoint.path;
+  report.step = checkpoint.step;
+  report.epochs_done = checkpoint.epoch;
+  report.knn_k = config.knn_k > 0 ? std::min(config.knn_k, train.size()) : 0;
+  report.knn_temperature = KnnOptions{}.temperature;
+  report.probe_epochs = std::max<int64_t>(config.probe_epochs, 0);
+  report.seed = config.seed;
   report.train_name = train.name();
   report.test_name = test.name();
   report.train_size = train.size();

@@ -7,8 +7,9 @@
 //   SimCLR           the trained encoder (features h before the projection head,
 //                    BatchNorm in eval mode)
 //
-// printed as one table with the kNN (cosine, k = 200, t = 0.1) and linear-probe (Adam,
-// 100 epochs) test accuracies.
+// printed as one table with the kNN (cosine, k = --knn-k (200 by default), t = 0.1) and
+// linear-probe (Adam, 100 epochs by default) test accuracies, and saved into the run folder
+// as eval.json (for scripts) and eval.md (for people) by write_eval_files.
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -41,12 +42,36 @@ struct EvalRow {
 };
 
 struct EvalReport {
+  std::string checkpoint;          // the checkpoint file evaluated ("" when unknown)
+  int64_t step = -1;               // its optimizer steps (-1: unknown)
+  int64_t epochs_done = -1;        // and complete epochs (-1: unknown)
   std::string train_name, test_name;
   int64_t train_size = 0, test_size = 0;
+  // The settings every row shares. knn_k is the k the kNN used: --knn-k, or the training
+  // set's size when that is smaller; 0 when kNN was skipped. probe_epochs 0: probe skipped.
+  int64_t knn_k = 0;
+  double knn_temperature = 0.0;
+  int64_t probe_epochs = 0;
+  uint64_t seed = 0;               // the probe's shuffling seed
   std::vector<EvalRow> rows;
-  // A fixed-width text table, one row per method.
+
+  // A fixed-width text table, one row per method; "-" where a measure was skipped.
   std::string table() const;
+  // The same table in Markdown, under a few lines saying what was evaluated on what.
+  std::string markdown() const;
+  // Everything above as a JSON document (skipped accuracies are null).
+  std::string json() const;
 };
+
+// Where write_eval_files put its two files.
+struct EvalFiles {
+  std::string json;      // <dir>/eval.json
+  std::string markdown;  // <dir>/eval.md
+};
+
+// Writes report.json() to eval.json and report.markdown() to eval.md, each atomically, in
+// the run directory `run` (when `run` is a .ckpt file: in the folder holding it).
+EvalFiles write_eval_files(const EvalReport& report, const std::string& run);
 
 // Features of the raw images: float32 [N, C*H*W] in [0, 1].
 Tensor raw_pixel_features(const Dataset& dataset);

@@ -410,7 +410,7 @@ TrainConfig load_run_config(const std::string& run_dir) {
   return config_from_json(RunDir(run_dir).load_latest(quiet).config);
 }
 
-std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig* config_out) {
+std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig* config_out, CheckpointInfo* from) {
   std::string file = path;
   Checkpoint ckpt;
   if (fs::is_directory(path)) {
@@ -432,6 +432,7 @@ std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig*
   std::unique_ptr<Method> method = make_method(config.method, method_options(config, in_channels), gen);
   load_model_tensors(*method, ckpt.model, file);
   if (config_out) *config_out = config;
+  if (from) *from = {file, ckpt.step, ckpt.epoch};
   return method;
 }
 

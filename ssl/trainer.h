@@ -109,7 +109,14 @@ TrainConfig load_run_config(const std::string& run_dir);
 // The method of a run with the weights of its checkpoint (`path`: a run folder, whose newest
 // readable checkpoint is used, or a .ckpt file). `config_out`, when given, receives the
 // run's config.
-std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig* config_out = nullptr);
+// `from`, when given, receives the checkpoint file actually read and its step and epoch.
+struct CheckpointInfo {
+  std::string path;
+  int64_t step = 0;
+  int64_t epoch = 0;
+};
+std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig* config_out = nullptr,
+                                           CheckpointInfo* from = nullptr);
 
 // The augmentation preview PNG: `count` images of `dataset`, each with two views.
 void write_augment_preview(const Dataset& dataset, const std::string& preset, const std::string& path, int64_t count,

@@ -297,7 +297,11 @@ TEST_CASE("ssl: safetensors round trip and header layout") {
       {"strided", randn({2, 3}, gen).t()},
   };
   const std::string path = dir.file("encoder.safetensors");
-  write_safetensors(path, tensors, {{"format", "pt"}, {"note", "quote \" and backslash \\"}});
+  write_safetensors(path, tensors,
+                    {{"format", "pt"},
+                     {"note", "quote \" and backslash \\"},
+                     {"control", "tab\t newline\n \x01"},
+                     {"unicode", "\u00b5 \u00e4 \u732b"}});
   CHECK_FALSE(fs::exists(path + ".tmp"));
 
   const SafetensorsFile loaded = read_safetensors(path);
@@ -309,6 +313,8 @@ TEST_CASE("ssl: safetensors round trip and header layout") {
   }
   CHECK(loaded.metadata.at("format") == "pt");
   CHECK(loaded.metadata.at("note") == "quote \" and backslash \\");
+  CHECK(loaded.metadata.at("control") == "tab\t newline\n \x01");
+  CHECK(loaded.metadata.at("unicode") == "\u00b5 \u00e4 \u732b");
 
   // Byte layout: u64 LE header length, JSON padded with spaces to 8-byte alignment, data.
   const std::string bytes = read_bytes(path);
@@ -334,6 +340,9 @@ TEST_CASE("ssl: safetensors errors") {
   CHECK(contains(message_of([&] { write_safetensors(path, {{"a", zeros({1})}, {"a", zeros({1})}}); }),
                  "two tensors are named 'a'"));
   CHECK(contains(message_of([&] { write_safetensors(path, {{"a", Tensor()}}); }), "tensor 'a' is undefined"));
+  // JSON strings are UTF-8: a name that is not is an sc::Error, not a JSON library exception.
+  CHECK(contains(message_of([&] { write_safetensors(path, {{"bad\xff", zeros({1})}}); }),
+                 "a tensor name or metadata entry cannot be written as JSON"));
 
   auto file_with_header = [&](const std::string& header, size_t data_bytes) {
     std::string bytes(8, '\0');
@@ -348,7 +357,32 @@ TEST_CASE("ssl: safetensors errors") {
                  "fall outside the 8-byte data buffer"));
   CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[3],"data_offsets":[0,8]}})", 8),
                  "data_offsets span 8 bytes but F32[3] needs 12"));
-  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[2])", 8), "bad JSON header"));
+  // A truncated header: the error names the file, says the JSON is bad, and where.
+  const std::string truncated = file_with_header(R"({"w":{"dtype":"F32","shape":[2])", 8);
+  CHECK(contains(truncated, "read_safetensors: '" + path + "' has a bad JSON header at byte "));
+  CHECK(contains(truncated, "unexpected end of input"));
+  CHECK_FALSE(contains(truncated, "json.exception"));  // nlohmann's tag is not part of our message
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}} x)", 8),
+                 "bad JSON header"));  // text after the object
+  CHECK(contains(file_with_header(std::string(40, '[') + std::string(40, ']'), 8), "nested more than 16 levels deep"));
+  CHECK(contains(file_with_header("[1, 2]", 8), "the header is not a JSON object"));
+  CHECK(contains(file_with_header(R"({"w":{"shape":[2],"data_offsets":[0,8]}})", 8),
+                 "tensor 'w' has no \"dtype\" string"));
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0]}})", 8),
+                 "tensor 'w' has no \"data_offsets\" pair"));
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[-2],"data_offsets":[0,8]}})", 8),
+                 "tensor 'w': shape entries must be non-negative integers, got -2"));
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[2.0],"data_offsets":[0,8]}})", 8),
+                 "shape entries must be non-negative integers, got 2.0"));
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,"8"]}})", 8),
+                 "data_offsets must be two non-negative integers, got [0,\"8\"]"));
+  // An offset past 2^64 (nlohmann reads it as a float) and a huge dim are refused, not wrapped.
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,18446744073709551624]}})", 8),
+                 "data_offsets must be two non-negative integers"));
+  CHECK(contains(file_with_header(R"({"w":{"dtype":"F32","shape":[4611686018427387904,4],"data_offsets":[0,8]}})", 8),
+                 "dim 4611686018427387904 is larger than the data buffer"));
+  CHECK(contains(file_with_header(R"({"__metadata__":{"format":3}})", 0), "metadata 'format' is not a string"));
+  CHECK(contains(file_with_header(R"({"__metadata__":[]})", 0), "__metadata__ is not an object"));
   std::string huge(8, '\0');
   huge[7] = 0x10;  // a header length of 2^60
   write_bytes(path, huge + "{}");

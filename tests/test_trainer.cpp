@@ -94,6 +94,13 @@ TrainConfig tiny_config(const fs::path& out) {
   return c;
 }
 
+std::string read_text(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
 std::vector<std::string> read_lines(const fs::path& path) {
   std::ifstream in(path);
   std::vector<std::string> lines;
@@ -533,6 +540,47 @@ TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed
   CHECK(contains(table, "raw pixels"));
   CHECK(contains(table, "linear probe"));
   CHECK(report.test_size == 32);
+  // The table names the k it was given (not the default 200).
+  CHECK(contains(table, "kNN (k=10)"));
+  CHECK_FALSE(contains(table, "k=200"));
+  CHECK(report.knn_k == 10);
+  CHECK(report.checkpoint == RunDir(run.string()).checkpoint());
+  CHECK(report.step == 4);
+
+  // `simclr eval` saves the same results into the run folder.
+  const EvalFiles files = write_eval_files(report, run.string());
+  CHECK(files.json == (run / "eval.json").string());
+  CHECK(files.markdown == (run / "eval.md").string());
+  CHECK_FALSE(fs::exists(run / "eval.json.tmp"));
+  const nlohmann::json saved = nlohmann::json::parse(read_text(files.json));
+  CHECK(saved.at("knn_k") == 10);
+  CHECK(saved.at("probe_epochs") == 5);
+  CHECK(saved.at("seed") == 0);
+  CHECK(saved.at("step") == 4);
+  CHECK(saved.at("checkpoint") == RunDir(run.string()).checkpoint());
+  CHECK(saved.at("train").at("size") == 64);
+  CHECK(saved.at("test").at("size") == 32);
+  CHECK(saved.at("test").at("name") == report.test_name);
+  REQUIRE(saved.at("rows").size() == 3);
+  for (size_t i = 0; i < 3; ++i) {
+    CAPTURE(i);
+    const nlohmann::json& row = saved.at("rows")[i];
+    CHECK(row.at("method") == report.rows[i].method);
+    CHECK(row.at("feature_dim") == report.rows[i].feature_dim);
+    // Exactly equal: JSON numbers are written with enough digits to read back the same double.
+    CHECK(row.at("knn_accuracy").get<double>() == report.rows[i].knn_accuracy);
+    CHECK(row.at("probe_accuracy").get<double>() == report.rows[i].probe_accuracy);
+    CHECK(row.at("seconds").get<double>() == report.rows[i].seconds);
+  }
+  const std::string markdown = read_text(files.markdown);
+  CHECK(markdown == report.markdown());
+  CHECK(contains(markdown, "| method | dim | kNN (k=10) | linear probe | time (s) |"));
+  char raw_row[128];
+  std::snprintf(raw_row, sizeof raw_row, "| raw pixels | 784 | %.2f%% | %.2f%% |", 100 * report.rows[0].knn_accuracy,
+                100 * report.rows[0].probe_accuracy);
+  CHECK(contains(markdown, raw_row));
+  CHECK(contains(markdown, "| SimCLR convnet w=4 | 32 |"));
+  CHECK(contains(markdown, "(step 4, 1 complete epoch)"));
 
   const std::string npy = (run / "features.npy").string();
   const Tensor f = embed_to_npy(run.string(), "", "test", npy);
@@ -552,6 +600,66 @@ TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed
   CHECK(contains(message_of([&] { write_augment_preview(data.train, "nope", (run / "p.png").string(), 3, 0); }),
                  "unknown augmentation preset 'nope'"));
   CHECK(contains(message_of([&] { evaluate_run(EvalConfig{.run = (run / "missing").string()}); }), "no checkpoint"));
+  fs::remove_all(run);
+  fs::remove_all(data_dir);
+}
+
+TEST_CASE("simclr: eval of a .ckpt file writes eval.json and eval.md next to it; skipped measures are - and null") {
+  const fs::path run = fresh_dir("eval_ckpt");
+  TrainConfig config = tiny_config(run);
+  config.epochs = 1;
+  config.knn_k = 0;
+  const TrainData data = tiny_data();
+  train(config, data, StartMode::New, quiet());
+  // A checkpoint kept under another name in another folder: the results go beside it.
+  fs::create_directories(run / "kept");
+  const fs::path ckpt = run / "kept" / "step4.ckpt";
+  fs::copy_file(RunDir(run.string()).checkpoint(), ckpt);
+
+  // The CLI's data is a folder; here the run has none, so write the tiny data as IDX files.
+  const fs::path data_dir = fresh_dir("eval_ckpt_data");
+  fs::create_directories(data_dir);
+  write_idx(data.train, data_dir / "train-images-idx3-ubyte", data_dir / "train-labels-idx1-ubyte");
+  write_idx(*data.test, data_dir / "t10k-images-idx3-ubyte", data_dir / "t10k-labels-idx1-ubyte");
+
+  EvalConfig ec;
+  ec.run = ckpt.string();
+  ec.data = data_dir.string();
+  ec.probe_epochs = 0;  // probe skipped
+  ec.knn_k = 500;       // more than the 64 training images: the kNN uses all 64
+  ec.baselines = false;
+  const EvalReport report = evaluate_run(ec);
+  REQUIRE(report.rows.size() == 1);
+  CHECK(report.rows[0].probe_accuracy < 0);
+  CHECK(report.rows[0].knn_accuracy >= 0);
+  CHECK(report.knn_k == 64);
+  CHECK(report.checkpoint == ckpt.string());
+  const std::string table = report.table();
+  CHECK(contains(table, "kNN (k=64)"));
+  CHECK(contains(table, "-: not measured"));
+
+  const EvalFiles files = write_eval_files(report, ckpt.string());
+  CHECK(files.json == (run / "kept" / "eval.json").string());
+  CHECK(files.markdown == (run / "kept" / "eval.md").string());
+  CHECK_FALSE(fs::exists(run / "eval.json"));
+  const nlohmann::json saved = nlohmann::json::parse(read_text(files.json));
+  CHECK(saved.at("knn_k") == 64);
+  CHECK(saved.at("probe_epochs") == 0);
+  CHECK(saved.at("rows")[0].at("probe_accuracy").is_null());
+  CHECK(saved.at("rows")[0].at("knn_accuracy").get<double>() == report.rows[0].knn_accuracy);
+  const std::string markdown = read_text(files.markdown);
+  CHECK(contains(markdown, "linear probe: skipped"));
+  CHECK(contains(markdown, "| SimCLR convnet w=4 | 32 | "));
+  CHECK(contains(markdown, "% | - |"));  // the kNN accuracy, then "-" for the probe
+
+  // With kNN skipped too, the column has no k and every cell says "-".
+  EvalReport none = report;
+  none.knn_k = 0;
+  none.rows[0].knn_accuracy = -1;
+  CHECK(contains(none.table(), "kNN   "));
+  CHECK_FALSE(contains(none.table(), "k="));
+  CHECK(contains(none.markdown(), "| SimCLR convnet w=4 | 32 | - | - |"));
+  CHECK(nlohmann::json::parse(none.json()).at("rows")[0].at("knn_accuracy").is_null());
   fs::remove_all(run);
   fs::remove_all(data_dir);
 }
