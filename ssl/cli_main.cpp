@@ -79,16 +79,24 @@ int main(int argc, char** argv) {
   flag("--knn-bank", &TrainConfig::knn_bank_size, "Training images in the kNN bank (0: all)");
   flag("--log-every", &TrainConfig::log_every, "A progress line every N steps when the output is not a terminal");
   // Each method's hyper-parameters, as flags; one that the chosen method lacks is an error.
+  // A flag two methods share (--temperature) lists each one's default.
   std::map<std::string, double> hyper_values;
-  std::vector<std::pair<std::string, CLI::Option*>> hyper_options;
+  std::map<std::string, std::string> hyper_help;
+  std::vector<std::string> hyper_order;
   for (const MethodInfo& m : method_registry()) {
     for (const HyperParameter& h : m.hyper_parameters) {
-      std::ostringstream help;
-      help << m.title << ": " << h.help << " (default " << h.default_value << ", range [" << h.min << ", " << h.max << "])";
-      if (hyper_values.count(h.name)) continue;  // shared by two methods: one flag serves both
-      hyper_values[h.name] = h.default_value;
-      hyper_options.emplace_back(h.name, train_cmd->add_option("--" + h.name, hyper_values[h.name], help.str()));
+      std::ostringstream line;
+      line << "\n  " << m.name << ": " << h.help << "; default " << h.default_value << ", range [" << h.min << ", "
+           << h.max << "]";
+      if (!hyper_help.count(h.name)) hyper_order.push_back(h.name);
+      hyper_help[h.name] += line.str();
     }
+  }
+  std::vector<std::pair<std::string, CLI::Option*>> hyper_options;
+  for (const std::string& name : hyper_order) {
+    hyper_values[name] = 0.0;
+    hyper_options.emplace_back(
+        name, train_cmd->add_option("--" + name, hyper_values[name], "Method hyper-parameter:" + hyper_help[name]));
   }
   std::string resume_dir;
   bool force = false;

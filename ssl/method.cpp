@@ -68,6 +68,7 @@ HyperParameters resolve_hyper_parameters(const MethodInfo& method, const HyperPa
     const double value = it != given.end() ? it->second : h.default_value;
     SC_CHECK(std::isfinite(value) && value >= h.min && value <= h.max, "--", h.name, " must be in [", h.min, ", ",
              h.max, "] for ", method.name, ", got ", value);
+    SC_CHECK(!h.integer || value == std::floor(value), "--", h.name, " must be a whole number, got ", value);
     resolved[h.name] = value;
   }
   return resolved;

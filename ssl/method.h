@@ -100,6 +100,7 @@ struct HyperParameter {
   double default_value = 0.0;
   double min = 0.0, max = 0.0;
   std::string help;
+  bool integer = false;  // a size or count: the value must be a whole number
 };
 
 struct MethodInfo {

@@ -6,7 +6,7 @@ namespace sc::ssl {
 
 const std::vector<MethodInfo>& method_registry() {
   static const std::vector<MethodInfo> methods = {
-      simclr_method(),
+      simclr_method(), byol_method(), simsiam_method(), mocov3_method(), barlow_twins_method(), vicreg_method(),
   };
   return methods;
 }
