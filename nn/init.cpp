@@ -30,12 +30,6 @@ Tensor& uniform_(Tensor& t, Generator& gen, double low, double high) {
   return t;
 }
 
-Tensor& constant_(Tensor& t, double value) {
-  NoGradGuard no_grad;
-  t.fill_(value);
-  return t;
-}
-
 Tensor& kaiming_uniform_(Tensor& t, Generator& gen, double a) {
   const double bound = kaiming_uniform_bound(fan_in(t), a);
   return uniform_(t, gen, -bound, bound);

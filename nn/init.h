@@ -24,7 +24,6 @@ double kaiming_uniform_bound(int64_t fan_in, double a);
 
 // Each overwrites `t` in place (no graph is recorded) and returns it.
 Tensor& uniform_(Tensor& t, Generator& gen, double low, double high);
-Tensor& constant_(Tensor& t, double value);
 Tensor& kaiming_uniform_(Tensor& t, Generator& gen, double a);
 
 }  // namespace sc::nn::init

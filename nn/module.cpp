@@ -250,12 +250,4 @@ void Module::to(Device device) {
   }
 }
 
-std::string expected_shape_text(const std::vector<std::string>& dims) {
-  std::ostringstream os;
-  os << "[";
-  for (size_t i = 0; i < dims.size(); ++i) os << (i ? ", " : "") << dims[i];
-  os << "]";
-  return os.str();
-}
-
 }  // namespace sc::nn

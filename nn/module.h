@@ -130,7 +130,4 @@ class Module {
   std::vector<std::pair<std::string, std::shared_ptr<Module>>> children_;
 };
 
-// "[N, C, H, W]"-style shape text for layer messages.
-std::string expected_shape_text(const std::vector<std::string>& dims);
-
 }  // namespace sc::nn

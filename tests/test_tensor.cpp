@@ -138,3 +138,32 @@ TEST_CASE("tensor: elementwise ops on long rows split across threads cover every
   for (int64_t i = 0; i < 3; ++i)
     for (int64_t j = 0; j < 40001; j += 997) REQUIRE(t[j * 3 + i] == vm[i * 40001 + j]);
 }
+
+TEST_CASE("tensor: the method shortcuts are the free functions; ones_like, clamp_max and the scalar comparisons") {
+  Generator gen(12);
+  const Tensor x = rand({3, 4}, gen, DType::Float64, 0.5, 2.0);  // positive: log and sqrt are defined
+  const Tensor w = randn({4, 2}, gen, DType::Float64);
+  auto same = [](const Tensor& a, const Tensor& b) { return a.to_vector<double>() == b.to_vector<double>(); };
+  CHECK(same(x.matmul(w), matmul(x, w)));
+  CHECK(same(x.sum(), sum(x)));
+  CHECK(same(x.sum({1}, true), sum(x, {1}, true)));
+  CHECK(same(x.mean(), mean(x)));
+  CHECK(same(x.mean({0}), mean(x, {0})));
+  CHECK(same(x.relu(), relu(x)));
+  CHECK(same(x.exp(), exp(x)));
+  CHECK(same(x.log(), log(x)));
+  CHECK(same(x.sqrt(), sqrt(x)));
+  CHECK(same(x.abs(), abs(x)));
+  CHECK(same(x.pow(3.0), pow(x, 3.0)));
+  Tensor y = x.clone();
+  CHECK(y.zero_().to_vector<double>() == std::vector<double>(12, 0.0));
+
+  const Tensor o = ones_like(w);
+  CHECK(o.shape() == w.shape());
+  CHECK(o.dtype() == DType::Float64);
+  CHECK(o.to_vector<double>() == std::vector<double>(8, 1.0));
+  const Tensor v = from_vector(std::vector<float>{-1, 0.5f, 2, 3}, {4});
+  CHECK(clamp_max(v, 1.0).to_vector<float>() == std::vector<float>{-1, 0.5f, 1, 1});
+  CHECK(eq(v, 2.0).to_vector<float>() == std::vector<float>{0, 0, 1, 0});
+  CHECK(lt(v, 2.0).to_vector<float>() == std::vector<float>{1, 1, 0, 0});
+}

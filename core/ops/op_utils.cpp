@@ -42,10 +42,6 @@ void check_floating(const Tensor& t, const char* op) {
   SC_CHECK(is_floating(t.dtype()), op, ": expected a float32 or float64 tensor, got ", t.describe());
 }
 
-void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what) {
-  SC_CHECK(t.dim() == ndim, op, ": ", what, " must have ", ndim, " dims, got ", t.describe());
-}
-
 int64_t first_out_of_range(const Tensor& index, int64_t high) {
   const Tensor idx = contiguous(index);
   const int64_t n = idx.numel();

@@ -18,8 +18,6 @@ void check_defined(const Tensor& t, const char* op, const char* what);
 void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op);
 // Throws naming `op` unless t is float32 or float64.
 void check_floating(const Tensor& t, const char* op);
-// Throws naming `op` unless t has the given number of dims.
-void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what);
 // The position of the first value of the 1-D int64 tensor `index` outside [0, high), or -1.
 // On the GPU the search runs there and only the answer comes back (no copy of the index).
 int64_t first_out_of_range(const Tensor& index, int64_t high);
