@@ -26,7 +26,7 @@ BUILD_DIR=${BUILD_DIR:-build}
 RECIPE=${RECIPE:-quick}
 EVAL_TRAIN_SUBSET=${EVAL_TRAIN_SUBSET:-10000}
 THREADS=${THREADS:-0}
-BUILD_TARGETS="simclr" CMAKE_ARGS="-DSC_BUILD_TESTS=OFF -DSC_BUILD_BENCH=OFF ${CMAKE_ARGS:-}" bash scripts/setup.sh
+EXTRA_PACKAGES="gnuplot-nox" BUILD_TARGETS="simclr" CMAKE_ARGS="-DSC_BUILD_TESTS=OFF -DSC_BUILD_BENCH=OFF ${CMAKE_ARGS:-}" bash scripts/setup.sh
 
 if [ -z "${OUT:-}" ]; then
   OUT=runs/fashion-mnist

@@ -2,11 +2,13 @@
 # Installs what simclr.cpp needs on a fresh Debian machine (when missing), then
 # configures and builds. Used by scripts/test.sh and scripts/run.sh.
 #   BUILD_DIR (default: build)   SC_CUDA (AUTO|ON|OFF, default AUTO)   JOBS (default: nproc)
+#   EXTRA_PACKAGES: more Debian packages to install (scripts/run.sh adds gnuplot-nox for its plots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 missing=()
+packages+=(${EXTRA_PACKAGES:-})
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done

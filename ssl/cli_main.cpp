@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "augment/transform.h"
+#include "build_info.h"
 #include "core/ops.h"
 #include "ssl/recipes.h"
 #include "ssl/report.h"
@@ -34,6 +35,9 @@ void check_device(const std::string& device) {
 int main(int argc, char** argv) {
   CLI::App app{"simclr: self-supervised pre-training (SimCLR and other methods) and evaluation (Fashion-MNIST by default)"};
   app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("simclr ") + SC_VERSION + " (commit " + SC_GIT_COMMIT + ")\nbuild: " +
+                                        SC_BUILD_TYPE + ", " + SC_BUILD_COMPILER + ", -march=native " + SC_BUILD_NATIVE +
+                                        ", " + SC_BUILD_CUDA);
   app.set_help_all_flag("--help-all", "Show the help of every subcommand");
 
   // ---- train
@@ -99,7 +103,8 @@ int main(int argc, char** argv) {
         name, train_cmd->add_option("--" + name, hyper_values[name], "Method hyper-parameter:" + hyper_help[name]));
   }
   std::string resume_dir;
-  bool force = false;
+  bool force = false, train_quiet = false;
+  train_cmd->add_flag("--quiet", train_quiet, "No progress lines (errors and warnings still go to stderr)");
   train_cmd->add_option("--resume", resume_dir, "Continue the run in this folder from its newest readable checkpoint");
   train_cmd->add_flag("--force", force, "Start a new run even where --out holds one (the old run is moved to <out>.replaced-N)");
 
@@ -107,6 +112,7 @@ int main(int argc, char** argv) {
   EvalConfig ec;
   ec.run = "runs/simclr";
   std::string eval_device = "cpu";
+  bool eval_quiet = false;
   auto* eval_cmd = app.add_subcommand("eval", "Linear probe + kNN of a checkpoint, with raw-pixel and random-encoder baselines");
   eval_cmd->add_option("--run,--out", ec.run, "Run directory (or .ckpt file) to evaluate")->capture_default_str();
   eval_cmd->add_option("--data", ec.data, "Dataset folder (default: the run's)");
@@ -119,6 +125,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--seed", ec.seed, "Probe shuffling seed")->capture_default_str();
   eval_cmd->add_option("--threads", ec.threads, "Compute threads (0: all cores)")->capture_default_str();
   eval_cmd->add_option("--device", eval_device, "cpu or cuda")->capture_default_str();
+  eval_cmd->add_flag("--quiet", eval_quiet, "Only the table (no per-row progress)");
 
   // ---- embed
   std::string embed_run = "runs/simclr", embed_data, embed_split = "test", embed_out = "features.npy";
@@ -149,11 +156,27 @@ int main(int argc, char** argv) {
   preview_cmd->add_option("--count", preview_count, "Images (rows)")->capture_default_str();
   preview_cmd->add_option("--seed", preview_seed, "Seed of the views")->capture_default_str();
 
+  // "simclr frobnicate": name the commands instead of CLI11's "A subcommand is required".
+  if (argc > 1 && argv[1][0] != '-') {
+    const std::string command = argv[1];
+    std::string known;
+    bool found = false;
+    for (const CLI::App* sub : app.get_subcommands([](CLI::App*) { return true; })) {
+      known += (known.empty() ? "" : ", ") + sub->get_name();
+      found = found || sub->get_name() == command;
+    }
+    if (!found) {
+      std::fprintf(stderr, "error: unknown command '%s' (commands: %s; see --help)\n", command.c_str(), known.c_str());
+      return 1;
+    }
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {
     return app.exit(e);
   } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
     return app.exit(e);
   } catch (const CLI::ParseError& e) {
     std::fprintf(stderr, "error: %s (see --help)\n", e.what());
@@ -177,7 +200,10 @@ int main(int argc, char** argv) {
                  "--out ", given.out_dir, " and --resume ", resume_dir, " name different folders: a resumed run stays in its folder");
         config.out_dir = resume_dir;
       }
-      const TrainResult r = train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New);
+      TrainHooks hooks;
+      hooks.quiet = train_quiet;
+      const TrainResult r =
+          train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New, hooks);
       std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
                   r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());
@@ -185,7 +211,7 @@ int main(int argc, char** argv) {
       check_device(eval_device);
       ec.device = eval_device;
       ec.baselines = !no_baselines;
-      ec.verbose = true;
+      ec.verbose = !eval_quiet;
       const EvalReport report = evaluate_run(ec);
       std::printf("%s", report.table().c_str());
       const EvalFiles files = write_eval_files(report, ec.run);

@@ -811,9 +811,18 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
                            "--threads 1 --knn-k 5 --log-every 100 ";
   auto train_cmd = [&](const std::string& more) { return run_simclr("train " + tiny + more, scratch); };
 
-  Ran r = train_cmd("--out '" + run + "'");
+  Ran r = run_simclr("--version", scratch);
+  CHECK(r.exit_code == 0);
+  CHECK(contains(r.output, "simclr 0."));
+  CHECK(contains(r.output, "commit "));
+  r = run_simclr("frobnicate", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "error: unknown command 'frobnicate' (commands: train, eval, embed, export, augment-preview"));
+
+  r = train_cmd("--out '" + run + "' --quiet");
   REQUIRE_MESSAGE(r.exit_code == 0, r.output);
   CHECK(contains(r.output, "trained 4 steps (1 epochs)"));
+  CHECK_FALSE(contains(r.output, "epoch 1/1"));  // --quiet: no progress lines
   const auto checkpoint_bytes = fs::file_size(RunDir(run).checkpoint());
 
   // The same --out again: refused, and the run is untouched.
