@@ -2,19 +2,15 @@
 # Runs the CPU benchmarks of the engine and of PyTorch on the same machine, one after the
 # other with the same thread count, and writes bench/results/cpu-<date>.md with the
 # ratios. Run it on a quiet machine (nothing else compiling).
-#   THREADS (default: nproc)   TORCH_PYTHON (default: /opt/torch-bench/bin/python, the
-#   newest PyTorch from PyPI, else Debian's /usr/bin/python3 with python3-torch)
+#   THREADS (default: nproc)   TORCH_PYTHON (default: the newest PyTorch from PyPI, set up
+#   by bench/torch_peer.sh; never a silent fallback to another torch)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 THREADS=${THREADS:-$(nproc)}
 BUILD_DIR=${BUILD_DIR:-build-bench}
-if [ -z "${TORCH_PYTHON:-}" ]; then
-  if [ -x /opt/torch-bench/bin/python ] && /opt/torch-bench/bin/python -c "import torch" 2>/dev/null; then
-    TORCH_PYTHON=/opt/torch-bench/bin/python
-  else
-    TORCH_PYTHON=/usr/bin/python3
-  fi
-fi
+# The peer: the newest PyTorch from PyPI (bench/torch_peer.sh creates its venv, and refuses a
+# torch without optimised BLAS/oneDNN). TORCH_PYTHON overrides it, and is checked the same way.
+TORCH_PYTHON=$(TORCH_PYTHON=${TORCH_PYTHON:-} bash bench/torch_peer.sh)
 
 BUILD_DIR=$BUILD_DIR BUILD_TARGETS=bench_ops CMAKE_ARGS="-DSC_BUILD_TESTS=OFF -DSC_BUILD_BENCH=ON" bash scripts/setup.sh
 tmp=$(mktemp -d)

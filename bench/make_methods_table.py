@@ -17,7 +17,7 @@ def pct(v):
 
 commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
-torch_version = "?"
+torch_version, torch_build = "?", "?"
 rows, baselines = [], []
 for path in sorted(glob.glob(os.path.join(work, "ours-*", "eval.json"))):
     run = os.path.dirname(path)
@@ -30,13 +30,14 @@ for path in sorted(glob.glob(os.path.join(work, "ours-*", "eval.json"))):
     twin_path = os.path.join(work, f"torch-{method}-{seed}.json")
     twin = json.load(open(twin_path)) if os.path.exists(twin_path) else {}
     torch_version = twin.get("torch", torch_version)
+    torch_build = twin.get("build", torch_build)
     rows.append((method, int(seed), trained, seconds, twin))
 
 print(f"# Self-supervised methods on Fashion-MNIST, ours vs PyTorch\n")
 print(f"- date: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}; commit: {commit}")
 print(f"- machine: {cpu}, {os.cpu_count()} logical cores, {platform.system()} {platform.release()}; "
       f"{threads} threads for both sides")
-print(f"- peer: PyTorch {torch_version} from PyPI (bench/torch_peer.sh), bench/torch_ssl_methods.py")
+print(f"- peer: PyTorch {torch_version} ({torch_build}) from PyPI (bench/torch_peer.sh), bench/torch_ssl_methods.py")
 print(f"- budget: {epochs} epoch(s) on {'all 60,000' if subset == '0' else subset} training images, recipe R "
       f"(ConvNet w=16, batch 256, Adam lr 1e-3, wd 1e-6, warmup 0.5 epoch then cosine, 128-d embedding), "
       f"each method's default hyper-parameters")

@@ -47,7 +47,7 @@ def main():
     print(f"- commit: {commit}{dirty}")
     print(f"- machine: {cpu[0] if cpu else platform.processor()}, {len(cpu)} logical cores, {platform.system()} {platform.release()}")
     print(f"- threads: simclr.cpp {context.get('sc_threads', '?')}, PyTorch {torch['threads']}")
-    print(f"- peer: PyTorch {torch['torch']} (bench/torch_ops.py), same shapes, run right after ours by bench/cpu_bench.sh")
+    print(f"- peer: PyTorch {torch['torch']} ({torch.get('build', 'build not recorded')}; bench/torch_ops.py), same shapes, run right after ours by bench/cpu_bench.sh")
     print("- ours: bench/bench_ops (Google Benchmark, Release build; float32 GEMM: our AVX2 kernel, kernels/cpu/gemm_avx2.cpp; OpenMP)\n")
     print("| op | shape | ours ms | ours GFLOP/s | PyTorch ms | PyTorch GFLOP/s | ours / PyTorch | floor | |")
     print("|---|---|---:|---:|---:|---:|---:|---:|---|")

@@ -56,7 +56,7 @@ def main():
     print(f"- machine: {cpu[0] if cpu else platform.processor()}, {len(cpu)} logical cores, "
           f"{platform.system()} {platform.release()}")
     print(f"- threads: simclr.cpp {context.get('sc_threads', '?')}, PyTorch {torch['threads']}")
-    print(f"- peer: PyTorch {torch['torch']} ({torch_python}, bench/torch_train_step.py), run right after ours "
+    print(f"- peer: PyTorch {torch['torch']} ({torch.get('build', 'build not recorded')}; {torch_python}, bench/torch_train_step.py), run right after ours "
           "by bench/train_step_bench.sh")
     print("- step: ConvNet(w, 1 input channel) + Linear(8w -> 10), batch 512 of random 1x28x28 images, training "
           "mode, cross_entropy on random labels, backward, Adam (lr 1e-3); images/s = 512 / mean step time "

@@ -11,6 +11,9 @@ import time
 
 import torch
 
+from peer_info import peer_build
+
+
 
 def timed(fn, min_time):
     fn()  # warm-up (allocator, kernels)
@@ -52,7 +55,7 @@ def main():
         flops = 3 * 2 * n * o * c * 9 * hw * hw
         results[f"conv2d_fwd_bwd/{n}/{c}/{o}/{hw}"] = {"ms": s * 1e3, "gflops": flops / s * 1e-9}
 
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "results": results}, indent=1))
+    print(json.dumps({"torch": torch.__version__, "build": peer_build(), "threads": torch.get_num_threads(), "results": results}, indent=1))
 
 
 if __name__ == "__main__":

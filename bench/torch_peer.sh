@@ -5,10 +5,14 @@
 # falls back to another torch. A torch built without an optimised BLAS/oneDNN (the generic
 # reference BLAS) is refused: timing against it would flatter us.
 #   TORCH_VENV (default /opt/torch-bench)
+#   TORCH_PYTHON: use this interpreter instead (it is checked the same way, not installed into)
 # Usage: TORCH_PYTHON=$(bash bench/torch_peer.sh)
 set -euo pipefail
 VENV=${TORCH_VENV:-/opt/torch-bench}
-if ! "$VENV/bin/python" -c "import torch, torchvision, numpy" >/dev/null 2>&1; then
+PYTHON=${TORCH_PYTHON:-$VENV/bin/python}
+if [ -n "${TORCH_PYTHON:-}" ]; then
+  "$PYTHON" -c "import torch" || { echo "error: TORCH_PYTHON=$PYTHON cannot import torch" >&2; exit 1; }
+elif ! "$VENV/bin/python" -c "import torch, torchvision, numpy" >/dev/null 2>&1; then
   echo "== creating $VENV with the newest torch, torchvision and numpy from PyPI (a few GB; minutes)" >&2
   if ! python3 -m venv "$VENV" >/dev/null 2>&1; then
     apt-get install -y -qq python3-venv >&2
@@ -19,7 +23,7 @@ if ! "$VENV/bin/python" -c "import torch, torchvision, numpy" >/dev/null 2>&1; t
 fi
 # The build must have an optimised math library: MKL or OpenBLAS for BLAS, and oneDNN
 # (mkldnn) for convolutions.
-if ! "$VENV/bin/python" - >&2 <<'PY'
+if ! "$PYTHON" - >&2 <<'PY'
 import sys, torch
 config = torch.__config__.show()
 has_blas = any(name in config for name in ("BLAS_INFO=mkl", "BLAS_INFO=open", "LAPACK_INFO=mkl", "USE_MKL=ON", "USE_OPENBLAS=ON"))
@@ -28,7 +32,7 @@ print(f"torch {torch.__version__}: optimised BLAS {'yes' if has_blas else 'NO'},
 sys.exit(0 if has_blas and has_onednn else 1)
 PY
 then
-  echo "error: the torch in $VENV has no optimised BLAS or no oneDNN: it is no peer for timings" >&2
+  echo "error: the torch of $PYTHON has no optimised BLAS or no oneDNN: it is no peer for timings" >&2
   exit 1
 fi
-echo "$VENV/bin/python"
+echo "$PYTHON"

@@ -20,6 +20,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "tests", "golden"))
 from gen_golden_methods import DEFAULTS, make_method  # noqa: E402
+from peer_info import peer_build  # noqa: E402
 from torch_recipe_r import (TwoViews, encode, knn_accuracy, linear_probe, load_split,  # noqa: E402
                             schedule_factor, worker_seed)
 
@@ -90,7 +91,7 @@ def main():
         else (train_x, train_y)
     train_h, test_h = encode(model, ev_x), encode(model, test_x)
     result = {
-        "method": args.method, "torch": torch.__version__, "threads": torch.get_num_threads(), "seed": args.seed,
+        "method": args.method, "torch": torch.__version__, "build": peer_build(), "threads": torch.get_num_threads(), "seed": args.seed,
         "epochs": args.epochs, "steps": step, "epoch_losses": epoch_losses, "train_seconds": train_seconds,
         "knn_accuracy": knn_accuracy(train_h, ev_y, test_h, test_y),
         "probe_accuracy": linear_probe(train_h, ev_y, test_h, test_y, epochs=args.probe_epochs, seed=args.seed),

@@ -21,10 +21,13 @@ import json
 import time
 
 import torch
+
+from peer_info import peer_build
 import torch.nn as nn
 
 BATCH = 512
 CLASSES = 10
+
 
 
 def convnet(width):
@@ -97,7 +100,7 @@ def main():
         print(json.dumps(memory(args.memory)))
         return
     results = {str(w): throughput(w, args.min_time) for w in args.widths}
-    print(json.dumps({"torch": torch.__version__, "threads": torch.get_num_threads(), "batch": BATCH,
+    print(json.dumps({"torch": torch.__version__, "build": peer_build(), "threads": torch.get_num_threads(), "batch": BATCH,
                       "results": results}, indent=1))
 
 
