@@ -15,55 +15,23 @@ namespace sc::ssl {
 
 namespace {
 
-class BYOL : public Method {
+class BYOL : public MomentumMethod {
  public:
-  BYOL(const MethodOptions& options, Generator& gen) : Method("BYOL", options, gen) {
-    const auto hidden = static_cast<int64_t>(hyper("proj-hidden-dim"));
-    const auto pred_hidden = static_cast<int64_t>(hyper("pred-hidden-dim"));
-    projector_ = register_module("projector", make_mlp(feature_dim(), hidden, options.projection_dim, 2, gen));
-    predictor_ = register_module("predictor", make_mlp(options.projection_dim, pred_hidden, options.projection_dim, 2, gen));
-    // The target starts as a copy of the online encoder and projector. Its own generator
-    // draws throwaway weights (overwritten at once), so the run's generator is not touched.
-    Generator scratch(0);
-    int64_t ignored = 0;
-    target_encoder_ = register_module("target_encoder", make_encoder(options.encoder, scratch, ignored));
-    target_projector_ = register_module("target_projector", make_mlp(feature_dim(), hidden, options.projection_dim, 2, scratch));
-    copy_state(*target_encoder_, encoder());
-    copy_state(*target_projector_, *projector_);
-  }
+  BYOL(const MethodOptions& options, Generator& gen) : MomentumMethod("BYOL", options, gen) {}
 
   MethodOutput forward_views(const Tensor& views) override {
-    const Tensor z = projector_->forward(encode(views));
-    const Tensor p = predictor_->forward(z);
-    Tensor t;
-    {
-      NoGradGuard no_grad;  // the target gives the regression targets only
-      t = target_projector_->forward(target_encoder_->forward(views));
-    }
+    Tensor z, p;
+    online(views, z, p);
+    const Tensor t = target(views);
     const Tensor loss1 = mean(rsub(2.0, mul(row_cosine(first_half(p), second_half(t)), 2.0)));
     const Tensor loss2 = mean(rsub(2.0, mul(row_cosine(second_half(p), first_half(t)), 2.0)));
     MethodOutput out;
     out.loss = add(loss1, loss2);
     const double spread = embedding_std(z);
-    out.metrics = {{"embedding_std", spread}, {"momentum", tau_}};
+    out.metrics = {{"embedding_std", spread}, {"momentum", momentum()}};
     if (collapse_warning(spread, z.size(1))) out.warning = "embeddings collapsing";
     return out;
   }
-
-  void after_step(int64_t step, int64_t total_steps) override {
-    tau_ = momentum_at(hyper("base-momentum"), step, total_steps);
-    ema_update(*target_encoder_, encoder(), tau_);
-    ema_update(*target_projector_, *projector_, tau_);
-  }
-
-  std::vector<std::pair<std::string, Tensor>> trainable_parameters() const override {
-    return without_prefix(named_parameters(), "target_");
-  }
-
- private:
-  std::shared_ptr<nn::ProjectionHead> projector_, predictor_, target_projector_;
-  std::shared_ptr<nn::Module> target_encoder_;
-  double tau_ = 0.0;  // the momentum of the last update (logged)
 };
 
 }  // namespace

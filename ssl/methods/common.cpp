@@ -52,4 +52,40 @@ std::vector<std::pair<std::string, Tensor>> without_prefix(const std::vector<std
 
 void copy_state(nn::Module& target, const nn::Module& online) { target.load_state_dict(online.state_dict()); }
 
+MomentumMethod::MomentumMethod(std::string type_name, const MethodOptions& options, Generator& gen)
+    : Method(std::move(type_name), options, gen) {
+  const auto hidden = static_cast<int64_t>(hyper("proj-hidden-dim"));
+  const auto pred_hidden = static_cast<int64_t>(hyper("pred-hidden-dim"));
+  projector_ = register_module("projector", make_mlp(feature_dim(), hidden, options.projection_dim, 2, gen));
+  predictor_ = register_module("predictor", make_mlp(options.projection_dim, pred_hidden, options.projection_dim, 2, gen));
+  // The target starts as a copy of the online encoder and projector. Its own generator
+  // draws throwaway weights (overwritten at once), so the run's generator is not touched.
+  Generator scratch(0);
+  int64_t ignored = 0;
+  target_encoder_ = register_module("target_encoder", make_encoder(options.encoder, scratch, ignored));
+  target_projector_ = register_module("target_projector", make_mlp(feature_dim(), hidden, options.projection_dim, 2, scratch));
+  copy_state(*target_encoder_, encoder());
+  copy_state(*target_projector_, *projector_);
+}
+
+void MomentumMethod::online(const Tensor& views, Tensor& z, Tensor& p) {
+  z = projector_->forward(encode(views));
+  p = predictor_->forward(z);
+}
+
+Tensor MomentumMethod::target(const Tensor& views) {
+  NoGradGuard no_grad;  // the target gives targets only; it learns by EMA
+  return target_projector_->forward(target_encoder_->forward(views));
+}
+
+void MomentumMethod::after_step(int64_t step, int64_t total_steps) {
+  tau_ = momentum_at(hyper("base-momentum"), step, total_steps);
+  ema_update(*target_encoder_, encoder(), tau_);
+  ema_update(*target_projector_, *projector_, tau_);
+}
+
+std::vector<std::pair<std::string, Tensor>> MomentumMethod::trainable_parameters() const {
+  return without_prefix(named_parameters(), "target_");
+}
+
 }  // namespace sc::ssl

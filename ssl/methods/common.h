@@ -9,6 +9,7 @@
 
 #include "core/ops.h"
 #include "nn/projection_head.h"
+#include "ssl/method.h"
 
 namespace sc::ssl {
 
@@ -45,5 +46,29 @@ std::vector<std::pair<std::string, Tensor>> without_prefix(const std::vector<std
 // A copy of `online`'s parameters and buffers into `target` (the target networks start as
 // the online ones).
 void copy_state(nn::Module& target, const nn::Module& online);
+
+// The shared shape of BYOL and MoCo v3: an online branch encoder -> projector -> predictor
+// (2-layer MLPs of proj-hidden-dim / pred-hidden-dim), and a target branch (children
+// "target_encoder", "target_projector") that starts as a copy of the online encoder and
+// projector and follows them by EMA after every step, with the momentum of momentum_at.
+class MomentumMethod : public Method {
+ public:
+  void after_step(int64_t step, int64_t total_steps) override;
+  // Everything but the target branch.
+  std::vector<std::pair<std::string, Tensor>> trainable_parameters() const override;
+
+ protected:
+  MomentumMethod(std::string type_name, const MethodOptions& options, Generator& gen);
+  // The online branch: z = projector(encoder(views)), p = predictor(z).
+  void online(const Tensor& views, Tensor& z, Tensor& p);
+  // The target branch's projection of `views`, without gradients.
+  Tensor target(const Tensor& views);
+  double momentum() const { return tau_; }  // of the last update (logged)
+
+ private:
+  std::shared_ptr<nn::ProjectionHead> projector_, predictor_, target_projector_;
+  std::shared_ptr<nn::Module> target_encoder_;
+  double tau_ = 0.0;
+};
 
 }  // namespace sc::ssl

@@ -16,45 +16,21 @@ namespace sc::ssl {
 
 namespace {
 
-class MoCoV3 : public Method {
+class MoCoV3 : public MomentumMethod {
  public:
-  MoCoV3(const MethodOptions& options, Generator& gen) : Method("MoCoV3", options, gen) {
-    const auto hidden = static_cast<int64_t>(hyper("proj-hidden-dim"));
-    const auto pred_hidden = static_cast<int64_t>(hyper("pred-hidden-dim"));
-    projector_ = register_module("projector", make_mlp(feature_dim(), hidden, options.projection_dim, 2, gen));
-    predictor_ = register_module("predictor", make_mlp(options.projection_dim, pred_hidden, options.projection_dim, 2, gen));
-    Generator scratch(0);  // throwaway weights, overwritten by the copy
-    int64_t ignored = 0;
-    target_encoder_ = register_module("target_encoder", make_encoder(options.encoder, scratch, ignored));
-    target_projector_ = register_module("target_projector", make_mlp(feature_dim(), hidden, options.projection_dim, 2, scratch));
-    copy_state(*target_encoder_, encoder());
-    copy_state(*target_projector_, *projector_);
-  }
+  MoCoV3(const MethodOptions& options, Generator& gen) : MomentumMethod("MoCoV3", options, gen) {}
 
   MethodOutput forward_views(const Tensor& views) override {
-    const Tensor q = predictor_->forward(projector_->forward(encode(views)));
-    Tensor k;
-    {
-      NoGradGuard no_grad;
-      k = target_projector_->forward(target_encoder_->forward(views));
-    }
+    Tensor z, q;
+    online(views, z, q);
+    const Tensor k = target(views);
     const double t = hyper("temperature");
     MethodOutput out;
     out.loss = add(contrastive(first_half(q), second_half(k), t), contrastive(second_half(q), first_half(k), t));
-    const double spread = embedding_std(q);
-    out.metrics = {{"top1", top1_}, {"embedding_std", spread}, {"momentum", tau_}};
-    if (collapse_warning(spread, q.size(1))) out.warning = "embeddings collapsing";
+    const double spread = embedding_std(z);
+    out.metrics = {{"top1", top1_}, {"embedding_std", spread}, {"momentum", momentum()}};
+    if (collapse_warning(spread, z.size(1))) out.warning = "embeddings collapsing";
     return out;
-  }
-
-  void after_step(int64_t step, int64_t total_steps) override {
-    tau_ = momentum_at(hyper("base-momentum"), step, total_steps);
-    ema_update(*target_encoder_, encoder(), tau_);
-    ema_update(*target_projector_, *projector_, tau_);
-  }
-
-  std::vector<std::pair<std::string, Tensor>> trainable_parameters() const override {
-    return without_prefix(named_parameters(), "target_");
   }
 
  private:
@@ -76,9 +52,7 @@ class MoCoV3 : public Method {
     return mul(cross_entropy(logits, labels), 2.0 * temperature);
   }
 
-  std::shared_ptr<nn::ProjectionHead> projector_, predictor_, target_projector_;
-  std::shared_ptr<nn::Module> target_encoder_;
-  double tau_ = 0.0, top1_ = 0.0;
+  double top1_ = 0.0;
 };
 
 }  // namespace

@@ -100,7 +100,10 @@ class SimCLR(Method):
         return F.cross_entropy(sim, targets)
 
 
-class BYOL(Method):
+class MomentumMethod(Method):
+    """BYOL's and MoCo v3's shape (ssl/methods/common.h MomentumMethod): online projector and
+    predictor, and a target copy of the encoder and projector updated by EMA."""
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.projector = projection_head(self.features, self.hidden, self.out, 2, True)
@@ -109,6 +112,8 @@ class BYOL(Method):
         self.target_projector = copy.deepcopy(self.projector)
         self.targets = [(self.target_encoder, self.encoder), (self.target_projector, self.projector)]
 
+
+class BYOL(MomentumMethod):
     def loss(self, x):
         b = x.shape[0] // 2
         p = self.predictor(self.projector(self.encoder(x)))
@@ -132,15 +137,7 @@ class SimSiam(Method):
         return (neg_cos(p[:b], z[b:]) + neg_cos(p[b:], z[:b])) / 2
 
 
-class MoCoV3(Method):
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.projector = projection_head(self.features, self.hidden, self.out, 2, True)
-        self.predictor = projection_head(self.out, self.pred_hidden, self.out, 2, True)
-        self.target_encoder = copy.deepcopy(self.encoder)
-        self.target_projector = copy.deepcopy(self.projector)
-        self.targets = [(self.target_encoder, self.encoder), (self.target_projector, self.projector)]
-
+class MoCoV3(MomentumMethod):
     def loss(self, x):
         b = x.shape[0] // 2
         q = self.predictor(self.projector(self.encoder(x)))
