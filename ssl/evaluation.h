@@ -4,8 +4,8 @@
 //
 //   kNN monitor   cheap, no training: each test row votes with its k nearest training rows
 //                 (cosine similarity), weighted by exp(similarity / temperature).
-//   linear probe  softmax regression on standardised features, trained with nn::Adam; the
-//                 number papers report.
+//   linear probe  softmax regression on standardised features, trained with minibatch
+//                 nn::Adam; the number papers report.
 #include <cstdint>
 #include <vector>
 
@@ -16,7 +16,11 @@ namespace sc::ssl {
 struct KnnOptions {
   int64_t k = 200;             // neighbours per test row (fewer when the training set is smaller)
   double temperature = 0.1;    // vote weight exp(similarity / temperature)
-  int64_t chunk_size = 256;    // test rows per similarity block: memory O(chunk_size * N_train)
+  // Test rows per similarity block: memory O(chunk_size * N_train). 128 x 60,000 floats is
+  // 30 MB, below glibc's largest mmap threshold (32 MiB), so malloc reuses one block for every
+  // chunk; at 256 (61 MB) each chunk was a fresh mapping whose pages were faulted in anew
+  // (a fifth of the kNN's time on 60,000 training rows).
+  int64_t chunk_size = 128;
   int64_t num_classes = -1;    // -1: 1 + the largest label seen
 };
 
@@ -65,8 +69,19 @@ struct LinearProbeResult {
   Standardizer standardizer;
 };
 
-// Trains softmax regression (weight and bias start at zero: the problem is convex) on the
-// standardised training features. Deterministic for a fixed seed and thread count.
+// Trains softmax regression on the standardised training features. The protocol:
+//   - standardise every dimension with the training set's mean and population std
+//     (Standardizer; the test features get the same statistics);
+//   - weight [D, C] and bias [C] start at zero (the problem is convex);
+//   - `epochs` passes; each reshuffles the training rows (Fisher-Yates from `seed`) and
+//     walks them in minibatches of `batch_size` (the last one may be smaller);
+//   - per minibatch: loss = mean cross-entropy of xb W + b, one nn::Adam step on W and b
+//     with coupled L2 weight decay and the constant `lr` (no schedule);
+//   - accuracies of the final weights on the training and test features.
+// The forward and backward of each step are written out (the same kernels autograd would
+// run, without building a graph), and the fit runs on one thread, so the result depends only
+// on the inputs and the options, not on the thread count. 100 epochs on 60,000 x 128
+// features take about 2 s; on 784-d raw pixels about 8 s.
 LinearProbeResult linear_probe(const Tensor& train_features, const Tensor& train_labels, const Tensor& test_features,
                                const Tensor& test_labels, const LinearProbeOptions& options = {});
 

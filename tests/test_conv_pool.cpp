@@ -164,6 +164,35 @@ TEST_CASE("max_pool2d, avg_pool2d, global_avg_pool2d: worked by hand") {
   }
 }
 
+TEST_CASE("max_pool2d 2x2 stride 2 (its own CPU loop) picks what the window rule picks, ties and odd sizes too") {
+  // kernels/cpu/pool.cpp runs 2x2 / stride 2 / no padding through a loop of its own; check it
+  // against the rule written out here: row-major scan, a later value wins only if larger.
+  // Values from {0, 1, 2} make ties common; 5 x 7 planes leave a last row and column unused.
+  Generator gen(13);
+  const int64_t N = 2, C = 3, H = 5, W = 7, OH = 2, OW = 3;
+  std::vector<float> v(N * C * H * W);
+  for (float& x : v) x = static_cast<float>(gen.below(3));
+  Tensor x = from_vector(v, {N, C, H, W}).requires_grad_();
+  Tensor y = max_pool2d(x, window(2, 2));
+  REQUIRE(y.shape() == Shape{N, C, OH, OW});
+  y.sum().backward();
+  std::vector<double> want_y, want_grad(v.size(), 0.0);
+  for (int64_t p = 0; p < N * C; ++p)
+    for (int64_t oh = 0; oh < OH; ++oh)
+      for (int64_t ow = 0; ow < OW; ++ow) {
+        int64_t best = p * H * W + 2 * oh * W + 2 * ow;
+        for (int64_t i = 0; i < 2; ++i)
+          for (int64_t j = 0; j < 2; ++j) {
+            const int64_t at = p * H * W + (2 * oh + i) * W + 2 * ow + j;
+            if (v[at] > v[best]) best = at;
+          }
+        want_y.push_back(v[best]);
+        want_grad[best] += 1.0;
+      }
+  check_values(y, want_y);
+  check_values(x.grad(), want_grad);  // the argmax: the first of tied maxima
+}
+
 TEST_CASE("conv2d: bad inputs are rejected with the op, shapes and dtypes in the message") {
   Tensor x = zeros({2, 3, 8, 8});
   Tensor w = zeros({4, 3, 3, 3});
