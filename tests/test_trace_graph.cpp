@@ -242,3 +242,96 @@ TEST_CASE("graph_dot: a parameter used twice is one leaf with two edges; a leaf 
   CHECK(contains(first, "The autograd graph of float32[] on cpu"));
   CHECK(contains(message_of([&] { write_graph_dot(sum(w), dir.file("no/such/dir/g.dot")); }), "cannot open"));
 }
+
+// ---- the `simclr` program: --dump-graph, --profile, SC_TRACE ----------------------------
+#ifdef SC_SIMCLR_BIN
+namespace {
+
+// An MNIST-layout folder of `n` random 28x28 images per split (the reader checks sizes, not content).
+void write_tiny_mnist(const fs::path& dir, int64_t n, uint64_t seed) {
+  fs::create_directories(dir);
+  Generator gen(seed);
+  auto header = [](std::ofstream& out, std::vector<uint32_t> words) {
+    for (uint32_t v : words) {
+      const char bytes[4] = {static_cast<char>(v >> 24), static_cast<char>(v >> 16), static_cast<char>(v >> 8),
+                             static_cast<char>(v)};
+      out.write(bytes, 4);
+    }
+  };
+  for (const std::string split : {"train", "t10k"}) {
+    std::ofstream images(dir / (split + "-images-idx3-ubyte"), std::ios::binary);
+    std::ofstream labels(dir / (split + "-labels-idx1-ubyte"), std::ios::binary);
+    header(images, {0x803, static_cast<uint32_t>(n), 28, 28});
+    header(labels, {0x801, static_cast<uint32_t>(n)});
+    for (int64_t i = 0; i < n; ++i) {
+      for (int p = 0; p < 28 * 28; ++p) images.put(static_cast<char>(gen.below(256)));
+      labels.put(static_cast<char>(i % 10));
+    }
+  }
+}
+
+std::string read_file(const fs::path& path) {
+  std::ifstream in(path);
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+}  // namespace
+
+TEST_CASE("simclr: train --dump-graph --profile with SC_TRACE=1: graph.dot of step 1, profile.md, the trace") {
+  TempDir scratch("inspect");
+  write_tiny_mnist(scratch.path / "data", 40, 9);
+  const fs::path run = scratch.path / "run";
+  const std::string log = scratch.file("log.txt");
+  const std::string command = "SC_TRACE=1 " + std::string(SC_SIMCLR_BIN) + " train --data '" +
+                              (scratch.path / "data").string() + "' --out '" + run.string() +
+                              "' --width 4 --projection-dim 8 --batch-size 8 --steps 2 --workers 1 --threads 1 "
+                              "--knn-k 0 --dump-graph --profile > '" + log + "' 2>&1";
+  const int status = std::system(command.c_str());
+  const std::string output = read_file(log);
+  REQUIRE_MESSAGE((WIFEXITED(status) && WEXITSTATUS(status) == 0), output);
+
+  // The graph of the first step: ConvNet w=4 (4 conv blocks) + the projection head + NT-Xent.
+  const Dot dot = parse_dot(read_file(run / "graph.dot"));
+  int convs = 0, leaves = 0;
+  for (const auto& [id, label] : dot.nodes) {
+    convs += label.rfind("conv2d\\n", 0) == 0;
+    leaves += id[0] == 'p';
+  }
+  CHECK(convs == 4);
+  // 4 conv weights, 4 + 1 BN weight/bias pairs, the head's two Linear weights and last bias.
+  CHECK(leaves == 4 + 2 * 5 + 3);
+  CHECK(dot.nodes.size() > 40);
+  const std::string first_conv = find_node(dot, "conv2d\\nout float32[16, 4, 28, 28]");
+  REQUIRE(!first_conv.empty());
+  const std::string weight = find_node(dot, "encoder.features.0.weight\\n");
+  REQUIRE(!weight.empty());
+  CHECK(dot.nodes.at(weight) == "encoder.features.0.weight\\nfloat32[4, 1, 3, 3]\\nrequires grad");
+  const std::pair<std::string, std::string> weight_edge{weight + " -> " + first_conv, "1: float32[4, 1, 3, 3]"};
+  CHECK(std::find(dot.edges.begin(), dot.edges.end(), weight_edge) != dot.edges.end());
+  CHECK(find_node(dot, "nt_xent_normalized\\nout float32[]") != "");
+  // graph.svg only where Graphviz is installed.
+  if (std::system("command -v dot >/dev/null 2>&1") == 0) {
+    CHECK(fs::exists(run / "graph.svg"));
+    CHECK(contains(output, "wrote " + (run / "graph.svg").string()));
+  } else {
+    CHECK(contains(output, "graph.svg not rendered"));
+  }
+
+  const std::string profile = read_file(run / "profile.md");
+  CHECK(contains(profile, "`simclr train --profile`: 2 steps of simclr, convnet w=4, batch 8 (16 views)"));
+  CHECK(contains(profile, "| name | total ms | calls | ms per call | share |"));
+  CHECK(contains(profile, "| train step (whole) | "));
+  CHECK(std::regex_search(profile, std::regex(R"(\| conv2d \| [0-9.]+ \| 8 \|)")));           // 4 per step
+  CHECK(std::regex_search(profile, std::regex(R"(\| backward conv2d \| [0-9.]+ \| 8 \|)")));
+  CHECK(std::regex_search(profile, std::regex(R"(\| adam_step_ \| [0-9.]+ \| 34 \|)")));      // 17 tensors
+  CHECK(contains(output, "wrote " + (run / "profile.md").string()));
+
+  // SC_TRACE=1: the first conv of the first step, forward and backward, on stderr.
+  CHECK(contains(output, "[trace] conv2d  float32[16, 1, 28, 28], float32[4, 1, 3, 3], none  cpu  "));
+  CHECK(contains(output, "[trace] backward conv2d  float32[16, 4, 28, 28]  cpu  "));
+  CHECK(contains(output, "[trace] nt_xent  float32[16, 8]  cpu  "));
+  CHECK(contains(output, "[trace] adam_step_  float32[4, 1, 3, 3], float32[4, 1, 3, 3]  cpu  "));
+}
+#endif
