@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/gdb_autoload.h"
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
 #include "core/trace.h"
