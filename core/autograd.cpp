@@ -1,15 +1,16 @@
 #include "core/autograd.h"
 
-#include <chrono>
 #include <unordered_map>
 
 #include "core/ops.h"
-#include "core/profiler.h"
+#include "core/trace.h"
 
 namespace sc {
 
 namespace {
 thread_local bool g_grad_enabled = true;
+// What the SavedTensors made since the last record() on this thread hold (see SavedTensor).
+thread_local std::vector<TensorInfo> t_saved_since_record;
 }
 
 bool grad_enabled() { return g_grad_enabled; }
@@ -21,6 +22,7 @@ SavedTensor::SavedTensor(const Tensor& t) {
   if (!t.defined()) return;
   data_ = t.detach();
   version_ = t.version();
+  t_saved_since_record.push_back({t.shape(), t.dtype()});
 }
 
 Tensor SavedTensor::get() const {
@@ -102,7 +104,11 @@ void record(const char* op, const Tensor& out, const std::vector<Tensor>& inputs
     node->next.push_back(gradient_edge(t));
     node->input_shapes.push_back(t.defined() ? t.shape() : Shape{});
     node->input_dtypes.push_back(t.defined() ? t.dtype() : DType::Float32);
+    node->input_defined.push_back(t.defined());
   }
+  node->output = {out.shape(), out.dtype()};
+  node->saved = std::move(t_saved_since_record);
+  t_saved_since_record.clear();
   out.impl()->grad_fn = std::move(node);
 }
 
@@ -146,11 +152,6 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
   std::unordered_map<Node*, Tensor> pending_grad;
   pending_grad[root_node.get()] = seed;
   std::vector<Node*> ready{root_node.get()};
-  // Profiler hook (core/profiler.h): when profiling is on, each Node's apply() is timed under
-  // "backward <node name>" and the gradient sums under "backward (gradient sums)".
-  const bool profiling = profiler::enabled();
-  using Clock = std::chrono::steady_clock;
-  auto seconds_since = [](Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); };
   while (!ready.empty()) {
     Node* n = ready.back();
     ready.pop_back();
@@ -159,10 +160,10 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
     if (git != pending_grad.end()) {
       Tensor g = std::move(git->second);
       pending_grad.erase(git);
-      const Clock::time_point apply_start = profiling ? Clock::now() : Clock::time_point{};
       try {
+        // The trace (SC_TRACE) prints this Node as "backward <name>"; the profiler times it so.
+        trace::OpScope scope(trace::Kind::Backward, n->name(), g);
         input_grads = n->apply(g);
-        if (profiling) profiler::add("backward " + n->name(), seconds_since(apply_start));
       } catch (const Error& e) {
         throw Error(detail::concat("backward of '", n->name(), "': ", e.what()));
       }
@@ -177,12 +178,11 @@ void run_backward(const Tensor& root, const Tensor& grad, bool retain_graph) {
         SC_CHECK(gi.dtype() == n->input_dtypes[i], "backward of '", n->name(), "' produced a ", dtype_name(gi.dtype()),
                  " gradient for the ", dtype_name(n->input_dtypes[i]), " input ", i, " (a bug in that op)");
         Tensor& slot = pending_grad[child];
-        if (slot.defined() && profiling) {
-          const Clock::time_point sum_start = Clock::now();
+        if (slot.defined()) {
+          trace::OpScope scope(trace::Kind::Backward, "(gradient sums)", slot, gi);
           slot = add(slot, gi);
-          profiler::add("backward (gradient sums)", seconds_since(sum_start));
         } else {
-          slot = slot.defined() ? add(slot, gi) : gi;
+          slot = gi;
         }
       }
       if (--dependencies[child] == 0) ready.push_back(child);

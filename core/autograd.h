@@ -31,10 +31,19 @@ class NoGradGuard {
   bool previous_;
 };
 
+// The shape and dtype of a tensor, without its data.
+struct TensorInfo {
+  Shape shape;
+  DType dtype = DType::Float32;
+};
+
 // ---- saved tensors ---------------------------------------------------------
 // A tensor a backward function needs. It keeps the data (detached, so the graph
 // has no cycles) and the storage version at save time; get() refuses to hand out a
 // tensor that was written in place since, because the gradient would be wrong.
+// Ops make their SavedTensors in the capture list of the lambda they pass to record(); the
+// constructor notes the tensor's shape on this thread, and that record() hangs the notes on
+// its Node (Node::saved), which is how the graph picture knows what each op saved.
 class SavedTensor {
  public:
   SavedTensor() = default;
@@ -65,6 +74,12 @@ class Node {
   // Shape and dtype of each input, to check what apply() returns.
   std::vector<Shape> input_shapes;
   std::vector<DType> input_dtypes;
+  // For the graph picture (core/graph_dot.h) only: which inputs were given (a conv without
+  // bias has an undefined one), the output, and the tensors the backward saved. Shapes and
+  // dtypes, never data, so they cost nothing to keep after release().
+  std::vector<bool> input_defined;
+  TensorInfo output;
+  std::vector<TensorInfo> saved;
 
  private:
   std::string name_;
@@ -88,6 +103,7 @@ class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node("AccumulateGrad"), leaf_(std::move(leaf)) {}
   std::vector<Tensor> apply(const Tensor& grad_output) override;
+  const std::shared_ptr<TensorImpl>& leaf() const { return leaf_; }
 
  private:
   std::shared_ptr<TensorImpl> leaf_;

@@ -11,6 +11,7 @@ namespace sc::profiler {
 namespace {
 
 std::atomic<bool> g_enabled{false};
+std::atomic<bool> g_time_ops{false};
 std::mutex g_mutex;
 // name -> (seconds, calls); a map keeps the table stable between runs with equal times.
 std::map<std::string, Entry>& totals() {
@@ -22,6 +23,8 @@ std::map<std::string, Entry>& totals() {
 
 void enable(bool on) { g_enabled.store(on, std::memory_order_relaxed); }
 bool enabled() { return g_enabled.load(std::memory_order_relaxed); }
+void time_ops(bool on) { g_time_ops.store(on, std::memory_order_relaxed); }
+bool timing_ops() { return g_time_ops.load(std::memory_order_relaxed); }
 
 void reset() {
   std::lock_guard<std::mutex> lock(g_mutex);

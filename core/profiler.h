@@ -6,6 +6,10 @@
 // and the summing of gradients that meet at a node under "backward (gradient sums)"; callers
 // add their own scopes (bench/bench_train_step.cpp times each layer's forward as
 // "forward <layer type>" and the optimizer as "optimizer step").
+// With time_ops() on as well, every op (core/ops.h) adds its time under its own name
+// ("conv2d", "adam_step_"): only the outermost call, so an op that another op calls inside
+// (the contiguous copy inside conv2d) counts in its caller's row and no time is counted
+// twice. `simclr train --profile` (ssl/inspect.h) turns both on.
 //
 //   sc::profiler::reset();
 //   sc::profiler::enable();
@@ -25,6 +29,9 @@ namespace sc::profiler {
 
 void enable(bool on = true);
 bool enabled();
+// Also time each op by name (see above). Needs enable() too.
+void time_ops(bool on = true);
+bool timing_ops();
 // Forgets every recorded time.
 void reset();
 // Adds one call of `seconds` to `name`.

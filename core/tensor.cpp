@@ -4,8 +4,10 @@
 #include <sstream>
 
 #include "core/autograd.h"
+#include "core/gdb_autoload.h"
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/elementwise.h"
 
 namespace sc {
@@ -161,6 +163,7 @@ void check_writable(const Tensor& t, const char* op) {
 }  // namespace
 
 Tensor& Tensor::fill_(double value) {
+  trace::OpScope trace_scope("fill_", *this);
   check_writable(*this, "fill_");
   switch (device()) {
     case Device::CPU:
@@ -179,6 +182,7 @@ Tensor& Tensor::fill_(double value) {
 }
 
 Tensor& Tensor::copy_(const Tensor& src) {
+  trace::OpScope trace_scope("copy_", *this, src);
   detail::check_defined(src, "copy_", "the source");
   check_writable(*this, "copy_");
   SC_CHECK(!grad_enabled() || !src.requires_grad(), "copy_: the source ", src.describe(),

@@ -14,6 +14,7 @@
 #include "augment/transform.h"
 #include "build_info.h"
 #include "core/ops.h"
+#include "ssl/inspect.h"
 #include "ssl/recipes.h"
 #include "ssl/report.h"
 #include "ssl/run_dir.h"
@@ -107,6 +108,10 @@ int main(int argc, char** argv) {
   train_cmd->add_flag("--quiet", train_quiet, "No progress lines (errors and warnings still go to stderr)");
   train_cmd->add_option("--resume", resume_dir, "Continue the run in this folder from its newest readable checkpoint");
   train_cmd->add_flag("--force", force, "Start a new run even where --out holds one (the old run is moved to <out>.replaced-N)");
+  // Looking inside the run (ssl/inspect.h): not part of the config, so never checked on resume.
+  InspectOptions inspect;
+  train_cmd->add_flag("--dump-graph", inspect.dump_graph, "Write the first step's autograd graph to <out>/graph.dot (and graph.svg with Graphviz)");
+  train_cmd->add_flag("--profile", inspect.profile, "Write the time of every op, backward Node and optimizer update to <out>/profile.md");
 
   // ---- eval
   EvalConfig ec;
@@ -200,13 +205,17 @@ int main(int argc, char** argv) {
                  "--out ", given.out_dir, " and --resume ", resume_dir, " name different folders: a resumed run stays in its folder");
         config.out_dir = resume_dir;
       }
-      TrainHooks hooks;
-      hooks.quiet = train_quiet;
-      const TrainResult r =
-          train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New, hooks);
+      TrainHooks quiet_hooks;
+      quiet_hooks.quiet = train_quiet;
+      RunInspector inspector(inspect, config);
+      const TrainResult r = train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New,
+                                  inspector.hooks(quiet_hooks));
       std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
                   r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());
+      std::vector<std::string> warnings;
+      for (const std::string& file : inspector.finish(&warnings)) std::printf("wrote %s\n", file.c_str());
+      for (const std::string& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     } else if (eval_cmd->parsed()) {
       check_device(eval_device);
       ec.device = eval_device;

@@ -69,6 +69,7 @@ StepResult train_step(Method& method, nn::Optimizer& optimizer, const nn::Warmup
   optimizer.zero_grad();
   // 3. Forward: both views through the method, down to one loss.
   MethodOutput out = method.forward_views(views);
+  if (hooks.after_forward) hooks.after_forward(step, method, out.loss);
   const double loss = out.loss.item();
   SC_CHECK(std::isfinite(loss), "step ", step, ": the loss is ", loss);
   // 4. Backward: autograd fills every parameter's .grad().
@@ -316,11 +317,13 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       SC_CHECK(batch.has_value(), "loader ended epoch ", epoch, " early at step ", step);
       const auto step_start = Clock::now();
       StepResult r;
+      if (hooks.on_step_start) hooks.on_step_start(step);
       try {
         r = train_step(*method, *optimizer, schedule, batch->images.to(device), step, hooks);
       } catch (const Error& e) {
         throw stopped(e, epoch);
       }
+      if (hooks.on_step_end) hooks.on_step_end(step);
       const double images_per_s = static_cast<double>(config.batch_size) / seconds_since(step_start);
       Json line = record("step", epoch, step);
       line["loss"] = r.loss;

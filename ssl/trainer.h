@@ -51,6 +51,11 @@ struct TrainHooks {
                                           // as if the run had been killed there
   // Called after backward, before the gradient check and the optimizer step (NaN tests).
   std::function<void(int64_t step, Method& method)> after_backward;
+  // Tools that look inside a step (ssl/inspect.h: --dump-graph, --profile). after_forward sees
+  // the loss while its whole graph is still there; the other two bracket each train_step call.
+  std::function<void(int64_t step, Method& method, const Tensor& loss)> after_forward;
+  std::function<void(int64_t step)> on_step_start;
+  std::function<void(int64_t step)> on_step_end;
 };
 
 // ---- one step -----------------------------------------------------------------------------

@@ -7,6 +7,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/batch_norm.h"
 
 namespace sc {
@@ -36,6 +37,7 @@ Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? contiguou
 
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum, double eps) {
+  trace::OpScope trace_scope(kOp, x, weight, bias, running_mean, running_var);
   detail::check_defined(x, kOp, "the input");
   detail::check_floating(x, kOp);
   SC_CHECK(x.dim() == 2 || x.dim() == 4, kOp, ": the input must be [N, C] or [N, C, H, W], got ", x.describe());

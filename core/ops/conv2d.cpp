@@ -3,6 +3,7 @@
 // need a gradient.
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/conv2d.h"
 
 namespace sc {
@@ -50,6 +51,7 @@ kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const T
 }  // namespace
 
 Tensor conv2d(const Tensor& x, const Tensor& weight, const Tensor& bias, const Conv2dOptions& options) {
+  trace::OpScope trace_scope("conv2d", x, weight, bias);
   const kernels::Conv2dShape s = conv2d_shape(x, weight, bias, options);
   // The kernels read dense NCHW / OIHW buffers. detach(): these copies are not part of the graph.
   const Tensor xc = contiguous(x.detach());

@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/elementwise.h"
 
 namespace sc {
@@ -28,6 +29,7 @@ Shape broadcast_shapes(const Shape& a, const Shape& b, const char* op) {
 namespace {
 
 Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char* name) {
+  trace::OpScope trace_scope(name, a, b);
   detail::check_defined(a, name, "the first input");
   detail::check_defined(b, name, "the second input");
   detail::check_same_dtype_device(a, b, name);
@@ -52,6 +54,7 @@ Tensor binary_forward(BinaryOp op, const Tensor& a, const Tensor& b, const char*
 }
 
 Tensor unary_forward(UnaryOp op, const Tensor& x, const char* name, double p0 = 0, double p1 = 0) {
+  trace::OpScope trace_scope(name, x);
   detail::check_defined(x, name, "the input");
   detail::check_floating(x, name);
   Tensor out = empty(x.shape(), x.dtype(), x.device());
@@ -129,12 +132,32 @@ Tensor div(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-Tensor add(const Tensor& a, double b) { return add(a, scalar_like(a, b, "add")); }
-Tensor sub(const Tensor& a, double b) { return sub(a, scalar_like(a, b, "sub")); }
-Tensor mul(const Tensor& a, double b) { return mul(a, scalar_like(a, b, "mul")); }
-Tensor div(const Tensor& a, double b) { return div(a, scalar_like(a, b, "div")); }
-Tensor rsub(double a, const Tensor& b) { return sub(scalar_like(b, a, "rsub"), b); }
-Tensor rdiv(double a, const Tensor& b) { return div(scalar_like(b, a, "rdiv"), b); }
+// The scalar forms wrap the scalar in a 0-d tensor. Their trace scope shows the number, and
+// puts the fill of that tensor inside the op rather than before it.
+Tensor add(const Tensor& a, double b) {
+  trace::OpScope trace_scope("add", a, b);
+  return add(a, scalar_like(a, b, "add"));
+}
+Tensor sub(const Tensor& a, double b) {
+  trace::OpScope trace_scope("sub", a, b);
+  return sub(a, scalar_like(a, b, "sub"));
+}
+Tensor mul(const Tensor& a, double b) {
+  trace::OpScope trace_scope("mul", a, b);
+  return mul(a, scalar_like(a, b, "mul"));
+}
+Tensor div(const Tensor& a, double b) {
+  trace::OpScope trace_scope("div", a, b);
+  return div(a, scalar_like(a, b, "div"));
+}
+Tensor rsub(double a, const Tensor& b) {
+  trace::OpScope trace_scope("rsub", a, b);
+  return sub(scalar_like(b, a, "rsub"), b);
+}
+Tensor rdiv(double a, const Tensor& b) {
+  trace::OpScope trace_scope("rdiv", a, b);
+  return div(scalar_like(b, a, "rdiv"), b);
+}
 
 // ---- unary --------------------------------------------------------------------
 
@@ -216,11 +239,26 @@ Tensor lt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Lt
 Tensor le(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Le, a, b, "le"); }
 Tensor gt(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Gt, a, b, "gt"); }
 Tensor ge(const Tensor& a, const Tensor& b) { return binary_forward(BinaryOp::Ge, a, b, "ge"); }
-Tensor eq(const Tensor& a, double b) { return eq(a, scalar_like(a, b, "eq")); }
-Tensor lt(const Tensor& a, double b) { return lt(a, scalar_like(a, b, "lt")); }
-Tensor le(const Tensor& a, double b) { return le(a, scalar_like(a, b, "le")); }
-Tensor gt(const Tensor& a, double b) { return gt(a, scalar_like(a, b, "gt")); }
-Tensor ge(const Tensor& a, double b) { return ge(a, scalar_like(a, b, "ge")); }
+Tensor eq(const Tensor& a, double b) {
+  trace::OpScope trace_scope("eq", a, b);
+  return eq(a, scalar_like(a, b, "eq"));
+}
+Tensor lt(const Tensor& a, double b) {
+  trace::OpScope trace_scope("lt", a, b);
+  return lt(a, scalar_like(a, b, "lt"));
+}
+Tensor le(const Tensor& a, double b) {
+  trace::OpScope trace_scope("le", a, b);
+  return le(a, scalar_like(a, b, "le"));
+}
+Tensor gt(const Tensor& a, double b) {
+  trace::OpScope trace_scope("gt", a, b);
+  return gt(a, scalar_like(a, b, "gt"));
+}
+Tensor ge(const Tensor& a, double b) {
+  trace::OpScope trace_scope("ge", a, b);
+  return ge(a, scalar_like(a, b, "ge"));
+}
 
 // ---- operators ----------------------------------------------------------------------
 

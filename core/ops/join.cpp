@@ -5,6 +5,7 @@
 // picked twice receives the sum of both gradients.
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/elementwise.h"
 #include "kernels/index.h"
 
@@ -75,6 +76,7 @@ void check_indices(const Tensor& index, int64_t rows, int64_t dim, const Tensor&
 }  // namespace
 
 Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
+  trace::OpScope trace_scope("concat", tensors);
   check_joinable(tensors, "concat");
   const Tensor& first = tensors[0];
   SC_CHECK(first.dim() > 0, "concat: cannot concatenate 0-dim tensors such as ", first.describe(), " (stack them)");
@@ -132,6 +134,7 @@ Tensor concat(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
+  trace::OpScope trace_scope("stack", tensors);
   check_joinable(tensors, "stack");
   const Tensor& first = tensors[0];
   dim = normalize_dim(dim, first.dim() + 1, "stack");  // the new dim may also go last
@@ -147,6 +150,7 @@ Tensor stack(const std::vector<Tensor>& tensors, int64_t dim) {
 }
 
 Tensor index_select(const Tensor& x, int64_t dim, const Tensor& index) {
+  trace::OpScope trace_scope("index_select", x, index);
   detail::check_defined(x, "index_select", "the input");
   detail::check_defined(index, "index_select", "the index");
   SC_CHECK(x.dim() > 0, "index_select: cannot select from the 0-dim tensor ", x.describe());

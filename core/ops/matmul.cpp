@@ -6,6 +6,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/gemm.h"
 
 namespace sc {
@@ -55,6 +56,7 @@ Tensor matrix_transpose(const Tensor& t) { return transpose(t, -2, -1); }
 }  // namespace
 
 Tensor matmul(const Tensor& a, const Tensor& b) {
+  trace::OpScope trace_scope("matmul", a, b);
   detail::check_defined(a, "matmul", "the first input");
   detail::check_defined(b, "matmul", "the second input");
   SC_CHECK((a.dim() == 2 && b.dim() == 2) || (a.dim() == 3 && b.dim() == 3),

@@ -7,6 +7,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/nt_xent.h"
 
 namespace sc {
@@ -15,6 +16,7 @@ namespace {
 
 // The loss on rows that are already L2-normalised (see kernels/nt_xent.h for the formulas).
 Tensor nt_xent_normalized(const Tensor& zn, double temperature) {
+  trace::OpScope trace_scope("nt_xent_normalized", zn);
   constexpr const char* op = "nt_xent_normalized";
   const int64_t rows = zn.shape()[0], d = zn.shape()[1];
   const double inv_temperature = 1.0 / temperature;
@@ -77,6 +79,7 @@ Tensor nt_xent_normalized(const Tensor& zn, double temperature) {
 }  // namespace
 
 Tensor nt_xent(const Tensor& z, double temperature) {
+  trace::OpScope trace_scope("nt_xent", z);
   constexpr const char* op = "nt_xent";
   detail::check_defined(z, op, "the embeddings");
   detail::check_floating(z, op);

@@ -7,6 +7,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/optim.h"
 
 namespace sc {
@@ -44,6 +45,7 @@ void check_step_tensors(const char* op, std::initializer_list<NamedTensor> tenso
 
 void sgd_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, double lr, double weight_decay,
                double momentum, double dampening, bool nesterov, bool first_step) {
+  trace::OpScope trace_scope("sgd_step_", param, grad);
   const bool has_buffer = momentum != 0;  // with momentum 0 SGD keeps no buffer
   if (has_buffer)
     check_step_tensors("sgd_step_",
@@ -72,6 +74,7 @@ void sgd_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, doubl
 
 void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, int64_t step, double lr,
                 double beta1, double beta2, double eps, double weight_decay, bool decoupled_weight_decay) {
+  trace::OpScope trace_scope("adam_step_", param, grad);
   check_step_tensors("adam_step_", {{"the parameter", &param},
                                     {"the gradient", &grad},
                                     {"exp_avg", &exp_avg},
@@ -100,6 +103,7 @@ void adam_step_(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_
 
 void lars_step_(Tensor& param, const Tensor& grad, Tensor& momentum_buffer, double lr, double weight_decay,
                 double momentum, double eta, bool adapt, bool first_step) {
+  trace::OpScope trace_scope("lars_step_", param, grad);
   check_step_tensors("lars_step_",
                      {{"the parameter", &param}, {"the gradient", &grad}, {"momentum_buffer", &momentum_buffer}});
   const int64_t n = param.numel();

@@ -2,6 +2,7 @@
 // and global_avg_pool2d, each with a dedicated backward kernel (kernels/pool.h).
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/pool.h"
 
 namespace sc {
@@ -40,6 +41,7 @@ kernels::Pool2dShape pool_shape(const Tensor& x, const Pool2dOptions& o, const c
 }  // namespace
 
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
+  trace::OpScope trace_scope("max_pool2d", x);
   const kernels::Pool2dShape s = pool_shape(x, options, "max_pool2d");
   const Tensor xc = contiguous(x.detach());
   Tensor out = empty({s.N, s.C, s.OH, s.OW}, x.dtype(), x.device());
@@ -80,6 +82,7 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
 }
 
 Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
+  trace::OpScope trace_scope("avg_pool2d", x);
   const kernels::Pool2dShape s = pool_shape(x, options, "avg_pool2d");
   const Tensor xc = contiguous(x.detach());
   Tensor out = empty({s.N, s.C, s.OH, s.OW}, x.dtype(), x.device());
@@ -118,6 +121,7 @@ Tensor avg_pool2d(const Tensor& x, const Pool2dOptions& options) {
 }
 
 Tensor global_avg_pool2d(const Tensor& x) {
+  trace::OpScope trace_scope("global_avg_pool2d", x);
   const char* op = "global_avg_pool2d";
   check_pool_input(x, op);
   SC_CHECK(x.size(2) > 0 && x.size(3) > 0, op, ": the feature maps of ", x.describe(), " are empty");

@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/reduce.h"
 
 namespace sc {
@@ -51,6 +52,7 @@ Tensor rows_view(const Tensor& x, const ReducePlan& p) { return contiguous(permu
 }  // namespace
 
 Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  trace::OpScope trace_scope("sum", x);
   detail::check_defined(x, "sum", "the input");
   detail::check_floating(x, "sum");
   ReducePlan p = plan_reduction(x, dims, "sum");
@@ -83,6 +85,7 @@ Tensor sum(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor sum(const Tensor& x) { return sum(x, {}, false); }
 
 Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
+  trace::OpScope trace_scope("mean", x);
   detail::check_defined(x, "mean", "the input");
   ReducePlan p = plan_reduction(x, dims, "mean");
   SC_CHECK(p.cols > 0, "mean: the reduced dims of ", x.describe(), " hold no elements");
@@ -92,6 +95,7 @@ Tensor mean(const Tensor& x, const std::vector<int64_t>& dims, bool keepdim) {
 Tensor mean(const Tensor& x) { return mean(x, {}, false); }
 
 Tensor sum_to(const Tensor& x, const Shape& shape) {
+  trace::OpScope trace_scope("sum_to", x);
   if (x.shape() == shape) return x;
   const int64_t lead = x.dim() - static_cast<int64_t>(shape.size());
   SC_CHECK(lead >= 0, "sum_to: cannot sum ", x.describe(), " to the larger shape ", shape_str(shape));
@@ -110,6 +114,7 @@ Tensor sum_to(const Tensor& x, const Shape& shape) {
 }
 
 MaxResult max(const Tensor& x, int64_t dim, bool keepdim) {
+  trace::OpScope trace_scope("max", x);
   detail::check_defined(x, "max", "the input");
   detail::check_floating(x, "max");
   SC_CHECK(x.dim() > 0, "max: a dim was given for the 0-dim tensor ", x.describe());
@@ -175,6 +180,7 @@ Tensor argmax(const Tensor& x, int64_t dim, bool keepdim) {
 }
 
 Tensor var(const Tensor& x, const std::vector<int64_t>& dims, int64_t correction, bool keepdim) {
+  trace::OpScope trace_scope("var", x);
   detail::check_defined(x, "var", "the input");
   ReducePlan p = plan_reduction(x, dims, "var");
   SC_CHECK(correction >= 0 && p.cols - correction > 0, "var: ", p.cols, " elements per reduction with correction ",

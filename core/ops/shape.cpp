@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/elementwise.h"
 
@@ -73,6 +74,7 @@ void record_passthrough(const char* op, const Tensor& out, const Tensor& x) {
 }  // namespace
 
 Tensor view(const Tensor& x, const Shape& shape) {
+  trace::OpScope trace_scope("view", x);
   detail::check_defined(x, "view", "the input");
   Shape s = infer_shape(shape, x.numel(), "view", x);
   SC_CHECK(x.is_contiguous(), "view: ", x.describe(), " is not contiguous; use reshape(), which copies when it must");
@@ -85,12 +87,14 @@ Tensor view(const Tensor& x, const Shape& shape) {
 }
 
 Tensor reshape(const Tensor& x, const Shape& shape) {
+  trace::OpScope trace_scope("reshape", x);
   detail::check_defined(x, "reshape", "the input");
   if (x.is_contiguous()) return view(x, shape);
   return view(contiguous(x), shape);
 }
 
 Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
+  trace::OpScope trace_scope("transpose", x);
   detail::check_defined(x, "transpose", "the input");
   d0 = normalize_dim(d0, x.dim(), "transpose");
   d1 = normalize_dim(d1, x.dim(), "transpose");
@@ -106,6 +110,7 @@ Tensor transpose(const Tensor& x, int64_t d0, int64_t d1) {
 }
 
 Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
+  trace::OpScope trace_scope("permute", x);
   detail::check_defined(x, "permute", "the input");
   SC_CHECK(static_cast<int64_t>(dims.size()) == x.dim(), "permute: ", dims.size(), " dims given for ", x.describe());
   std::vector<int64_t> perm(dims.size()), inverse(dims.size());
@@ -126,6 +131,7 @@ Tensor permute(const Tensor& x, const std::vector<int64_t>& dims) {
 }
 
 Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
+  trace::OpScope trace_scope("narrow", x);
   detail::check_defined(x, "narrow", "the input");
   SC_CHECK(x.dim() > 0, "narrow: cannot narrow a 0-dim tensor");
   dim = normalize_dim(dim, x.dim(), "narrow");
@@ -148,6 +154,7 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
 }
 
 Tensor expand(const Tensor& x, const Shape& target) {
+  trace::OpScope trace_scope("expand", x);
   Shape shape = target;
   detail::check_defined(x, "expand", "the input");
   const int64_t lead = static_cast<int64_t>(shape.size()) - x.dim();
@@ -177,6 +184,7 @@ Tensor expand(const Tensor& x, const Shape& target) {
 }
 
 Tensor squeeze(const Tensor& x, int64_t dim) {
+  trace::OpScope trace_scope("squeeze", x);
   detail::check_defined(x, "squeeze", "the input");
   dim = normalize_dim(dim, x.dim(), "squeeze");
   if (x.dim() == 0) return x;
@@ -193,6 +201,7 @@ Tensor squeeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor unsqueeze(const Tensor& x, int64_t dim) {
+  trace::OpScope trace_scope("unsqueeze", x);
   detail::check_defined(x, "unsqueeze", "the input");
   dim = normalize_dim(dim, x.dim() + 1, "unsqueeze");
   Shape shape = x.shape(), strides = x.strides();
@@ -208,6 +217,7 @@ Tensor unsqueeze(const Tensor& x, int64_t dim) {
 }
 
 Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
+  trace::OpScope trace_scope("flatten", x);
   detail::check_defined(x, "flatten", "the input");
   start_dim = normalize_dim(start_dim, x.dim(), "flatten");
   end_dim = normalize_dim(end_dim, x.dim(), "flatten");
@@ -223,12 +233,14 @@ Tensor flatten(const Tensor& x, int64_t start_dim, int64_t end_dim) {
 }
 
 Tensor contiguous(const Tensor& x) {
+  trace::OpScope trace_scope("contiguous", x);
   detail::check_defined(x, "contiguous", "the input");
   if (x.is_contiguous()) return x;
   return clone(x);
 }
 
 Tensor clone(const Tensor& x) {
+  trace::OpScope trace_scope("clone", x);
   detail::check_defined(x, "clone", "the input");
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   copy_into(x, out);
@@ -237,6 +249,7 @@ Tensor clone(const Tensor& x) {
 }
 
 Tensor to_dtype(const Tensor& x, DType dtype) {
+  trace::OpScope trace_scope("to_dtype", x);
   detail::check_defined(x, "to", "the input");
   if (x.dtype() == dtype) return x;
   Tensor out = empty(x.shape(), dtype, x.device());
@@ -246,6 +259,7 @@ Tensor to_dtype(const Tensor& x, DType dtype) {
 }
 
 Tensor to_device(const Tensor& x, Device device) {
+  trace::OpScope trace_scope("to_device", x);
   detail::check_defined(x, "to", "the input");
   if (x.device() == device) return x;
   SC_CHECK(cuda_available(), "to(", device_name(device), "): copying ", x.describe(),

@@ -5,6 +5,7 @@
 
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
+#include "core/trace.h"
 #include "kernels/softmax.h"
 
 namespace sc {
@@ -27,6 +28,7 @@ SoftmaxGeometry geometry_of(const Shape& shape, int64_t dim) {
 
 // softmax (log == false) and log_softmax (log == true) share everything but the kernel flag.
 Tensor softmax_impl(const Tensor& x, int64_t dim, bool log, const char* op) {
+  trace::OpScope trace_scope(op, x);
   detail::check_defined(x, op, "the input");
   detail::check_floating(x, op);
   dim = normalize_dim(dim, x.dim(), op);
@@ -80,6 +82,7 @@ Tensor softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, false
 Tensor log_softmax(const Tensor& x, int64_t dim) { return softmax_impl(x, dim, true, "log_softmax"); }
 
 Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
+  trace::OpScope trace_scope("cross_entropy", logits, targets);
   constexpr const char* op = "cross_entropy";
   detail::check_defined(logits, op, "the logits");
   detail::check_defined(targets, op, "the targets");
@@ -149,6 +152,7 @@ Tensor cross_entropy(const Tensor& logits, const Tensor& targets) {
 }
 
 Tensor normalize(const Tensor& x, int64_t dim, double eps) {
+  trace::OpScope trace_scope("normalize", x);
   constexpr const char* op = "normalize";
   detail::check_defined(x, op, "the input");
   detail::check_floating(x, op);
