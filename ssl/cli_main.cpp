@@ -229,9 +229,10 @@ int main(int argc, char** argv) {
       std::printf("wrote %s %s\n", embed_out.c_str(), f.shape_string().c_str());
     } else if (export_cmd->parsed()) {
       const bool onnx = export_format == "onnx";
+      if (onnx) require_onnx_export();  // a build without ONNX says so before loading anything
       if (export_out.empty()) export_out = onnx ? "encoder.onnx" : "encoder.safetensors";
       std::unique_ptr<Method> model = load_trained_model(export_run);
-      if (onnx) export_encoder_onnx(*model, export_out);  // says so in a build without ONNX
+      if (onnx) export_encoder_onnx(*model, export_out);
       else export_encoder_safetensors(*model, export_out);
       std::printf("wrote %s (%s, %s w=%lld, %lld-d features)\n", export_out.c_str(), export_format.c_str(),
                   model->options().encoder.encoder.c_str(), static_cast<long long>(model->options().encoder.width),

@@ -81,6 +81,9 @@ OnnxGraph module_onnx_graph(const nn::Module& encoder, int64_t in_channels, int6
 bool onnx_export_available();
 // One line for --help and errors: the ONNX library the build uses, or why there is none.
 std::string onnx_build_note();
+// Throws, in a build without ONNX support, an sc::Error that says so and how to build with
+// it; does nothing in a build with it. The CLI calls it before it loads anything.
+void require_onnx_export();
 
 // Writes graph as an ONNX model file (atomically, see write_file_atomically), after ONNX's
 // own checker and shape inference have accepted it. In a build without ONNX support it

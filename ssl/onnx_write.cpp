@@ -132,6 +132,8 @@ void check_with_onnx(const onnx::ModelProto& model) {
 
 bool onnx_export_available() { return true; }
 
+void require_onnx_export() {}
+
 std::string onnx_build_note() { return "built with ONNX " SC_ONNX_VERSION " and protobuf " SC_PROTOBUF_VERSION; }
 
 void write_onnx_model(const OnnxGraph& graph, const std::string& path) {
@@ -154,12 +156,20 @@ void write_onnx_model(const OnnxGraph& graph, const std::string& path) {
 
 bool onnx_export_available() { return false; }
 
-std::string onnx_build_note() { return "this build has no ONNX support (" SC_ONNX_REASON ")"; }
+std::string onnx_build_note() { return "this build has no ONNX support: " SC_ONNX_REASON; }
 
-void write_onnx_model(const OnnxGraph&, const std::string& path) {
-  throw Error("cannot write '" + path + "': " + onnx_build_note() +
+void require_onnx_export() {
+  throw Error(onnx_build_note() +
               ". Install Debian's libonnx-dev and libprotobuf-dev (scripts/setup.sh does) and configure again "
               "(-DSC_ONNX=AUTO finds them, -DSC_ONNX=ON insists); --format safetensors works in every build");
+}
+
+void write_onnx_model(const OnnxGraph&, const std::string& path) {
+  try {
+    require_onnx_export();
+  } catch (const Error& e) {
+    throw Error("cannot write '" + path + "': " + e.what());
+  }
 }
 
 #endif
