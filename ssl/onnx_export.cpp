@@ -4,6 +4,7 @@
 #include "ssl/onnx_export.h"
 
 #include <set>
+#include <typeinfo>
 
 #include "nn/convnet.h"
 #include "nn/layers.h"
@@ -14,6 +15,13 @@ namespace sc::ssl {
 namespace {
 
 std::string join(const std::string& path, const std::string& name) { return path.empty() ? name : path + "." + name; }
+
+// `module` as a T when its type is exactly T, else nullptr. Exactly, not a subclass: a
+// subclass may override forward() and compute something else (ProjectionHead is a Sequential).
+template <typename T>
+const T* exactly(const nn::Module& module) {
+  return typeid(module) == typeid(T) ? static_cast<const T*>(&module) : nullptr;
+}
 
 // Builds an OnnxGraph one module at a time. emit(module, path, input) appends the nodes that
 // compute the module's forward() on the value called `input` and returns the name of the value
@@ -27,29 +35,29 @@ class GraphBuilder {
   std::string emit(const nn::Module& module, const std::string& path, const std::string& input) {
     // Containers whose forward() runs their children once each, in registration order:
     // Sequential, and the two encoders (see ConvNet::forward and ResNet18::forward).
-    if (dynamic_cast<const nn::Sequential*>(&module) || dynamic_cast<const nn::ConvNet*>(&module) ||
-        dynamic_cast<const nn::ResNet18*>(&module)) {
+    if (exactly<nn::Sequential>(module) || exactly<nn::ConvNet>(module) || exactly<nn::ResNet18>(module)) {
       std::string value = input;
       for (const auto& [name, child] : module.children()) value = emit(*child, join(path, name), value);
       return value;
     }
-    if (const auto* block = dynamic_cast<const nn::BasicBlock*>(&module)) return basic_block(*block, path, input);
-    if (const auto* conv = dynamic_cast<const nn::Conv2d*>(&module)) return conv2d(*conv, path, input);
-    if (const auto* bn = dynamic_cast<const nn::BatchNorm*>(&module)) return batch_norm(*bn, path, input);
-    if (dynamic_cast<const nn::ReLU*>(&module)) return node("Relu", path, {input});
-    if (const auto* pool = dynamic_cast<const nn::MaxPool2d*>(&module)) {
+    if (const auto* block = exactly<nn::BasicBlock>(module)) return basic_block(*block, path, input);
+    if (const auto* conv = exactly<nn::Conv2d>(module)) return conv2d(*conv, path, input);
+    if (const auto* bn = exactly<nn::BatchNorm2d>(module)) return batch_norm(*bn, path, input);
+    if (const auto* bn = exactly<nn::BatchNorm1d>(module)) return batch_norm(*bn, path, input);
+    if (exactly<nn::ReLU>(module)) return node("Relu", path, {input});
+    if (const auto* pool = exactly<nn::MaxPool2d>(module)) {
       OnnxNode& n = add_node("MaxPool", path, {input});
       set_pool_attributes(n, pool->options());
       return n.outputs[0];
     }
-    if (const auto* pool = dynamic_cast<const nn::AvgPool2d*>(&module)) {
+    if (const auto* pool = exactly<nn::AvgPool2d>(module)) {
       OnnxNode& n = add_node("AveragePool", path, {input});
       set_pool_attributes(n, pool->options());
       n.int_attributes["count_include_pad"] = 1;  // as our avg_pool2d: padding counts as zeros
       return n.outputs[0];
     }
-    if (dynamic_cast<const nn::AdaptiveAvgPool2d*>(&module)) return node("GlobalAveragePool", path, {input});
-    if (const auto* flatten = dynamic_cast<const nn::Flatten*>(&module)) {
+    if (exactly<nn::AdaptiveAvgPool2d>(module)) return node("GlobalAveragePool", path, {input});
+    if (const auto* flatten = exactly<nn::Flatten>(module)) {
       // ONNX Flatten(axis) always makes a matrix: dims before axis joined, dims from axis on
       // joined. That is our flatten(start_dim = 1, end_dim = -1); other choices have no
       // one-op equivalent.
@@ -60,10 +68,10 @@ class GraphBuilder {
       n.int_attributes["axis"] = 1;
       return n.outputs[0];
     }
-    if (dynamic_cast<const nn::Identity*>(&module)) return input;
+    if (exactly<nn::Identity>(module)) return input;
     throw Error("ONNX export: no rule for " + where(module, path) +
-                "; the exporter knows Sequential, ConvNet, ResNet18, BasicBlock, Conv2d, BatchNorm, ReLU, MaxPool2d, "
-                "AvgPool2d, AdaptiveAvgPool2d, Flatten and Identity (ssl/onnx_export.cpp)");
+                "; the exporter knows Sequential, ConvNet, ResNet18, BasicBlock, Conv2d, BatchNorm1d, BatchNorm2d, ReLU, "
+                "MaxPool2d, AvgPool2d, AdaptiveAvgPool2d, Flatten and Identity (ssl/onnx_export.cpp)");
   }
 
  private:

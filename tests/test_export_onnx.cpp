@@ -180,6 +180,15 @@ TEST_CASE("onnx: modules the exporter has no rule for are refused by name") {
   CHECK(contains(message_of([&] { module_onnx_graph(partial_flatten, 1, 4); }),
                  "Flatten '1' flattens dims 2..-1; only Flatten(1, -1)"));
 
+  // Types are matched exactly: a subclass may override forward() and compute something else.
+  struct ScaledReLU : nn::ReLU {
+    Tensor forward(const Tensor& x) override { return mul(relu(x), 2.0); }
+  };
+  nn::Sequential subclassed;
+  subclassed.push_back(std::make_shared<nn::Conv2d>(1, 2, 3, gen));
+  subclassed.push_back(std::make_shared<ScaledReLU>());
+  CHECK(contains(message_of([&] { module_onnx_graph(subclassed, 1, 2); }), "ONNX export: no rule for ReLU '1'"));
+
   nn::Sequential nothing;
   nothing.push_back(std::make_shared<nn::Identity>());
   CHECK(contains(message_of([&] { module_onnx_graph(nothing, 1, 4); }), "computes nothing"));
