@@ -5,7 +5,8 @@
 #   lib/cmake/simclr/simclrConfig.cmake (+ version, targets) for find_package(simclr)
 #   lib/pkgconfig/simclr.pc                                  for pkg-config
 # A consumer links simclr::ssl (or a lower layer) and gets C++20, OpenMP, zlib, the image
-# library and CUDA as usage requirements: examples/consumer is such a program.
+# library, CUDA and (linked privately into the static simclr::ssl) ONNX and protobuf as usage
+# requirements: examples/consumer is such a program.
 include(CMakePackageConfigHelpers)
 
 # simclr::core, simclr::nn, simclr::augment, simclr::ssl, inside this build too.
@@ -24,6 +25,7 @@ install(DIRECTORY base core kernels nn augment ssl DESTINATION ${CMAKE_INSTALL_I
 install(EXPORT simclrTargets NAMESPACE simclr:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/simclr)
 
 set(SC_CONFIG_WITH_CUDA ${SC_WITH_CUDA})
+set(SC_CONFIG_WITH_ONNX ${SC_WITH_ONNX})
 configure_package_config_file(cmake/simclrConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/simclrConfig.cmake
                               INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/simclr)
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/simclrConfigVersion.cmake
@@ -35,6 +37,10 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/simclrConfig.cmake ${CMAKE_CURRENT_BIN
 set(SC_PC_LIBS "-lsimclr_ssl -lsimclr_augment -lsimclr_nn -lsimclr_core ${SC_STB_LIBRARY} -lz -fopenmp")
 if(SC_WITH_CUDA)
   string(APPEND SC_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcudart -lcublas ${SC_CUDNN_LIBRARY}")
+endif()
+if(SC_WITH_ONNX)
+  # ONNX's libraries, then protobuf (which libonnx_proto needs); see cmake/onnx.cmake.
+  string(APPEND SC_PC_LIBS " -lonnx -lonnx_proto -lprotobuf")
 endif()
 configure_file(cmake/simclr.pc.in ${CMAKE_CURRENT_BINARY_DIR}/simclr.pc @ONLY)
 install(FILES ${CMAKE_CURRENT_BINARY_DIR}/simclr.pc DESTINATION ${CMAKE_INSTALL_LIBDIR}/pkgconfig)

@@ -36,6 +36,8 @@ class Conv2d : public Module {
   Tensor forward(const Tensor& x) override;
   int64_t in_channels() const { return in_channels_; }
   int64_t out_channels() const { return out_channels_; }
+  // Stride, padding and dilation (the kernel size is the weight's last two dims).
+  const Conv2dOptions& options() const { return options_; }
   Tensor weight;
   Tensor bias;  // undefined without bias
 
@@ -93,6 +95,7 @@ class MaxPool2d : public Module {
  public:
   explicit MaxPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0);
   Tensor forward(const Tensor& x) override;
+  const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;
@@ -103,6 +106,7 @@ class AvgPool2d : public Module {
  public:
   explicit AvgPool2d(int64_t kernel_size, int64_t stride = 0, int64_t padding = 0);
   Tensor forward(const Tensor& x) override;
+  const Pool2dOptions& options() const { return options_; }
 
  private:
   Pool2dOptions options_;
@@ -121,6 +125,8 @@ class Flatten : public Module {
   explicit Flatten(int64_t start_dim = 1, int64_t end_dim = -1)
       : Module("Flatten"), start_dim_(start_dim), end_dim_(end_dim) {}
   Tensor forward(const Tensor& x) override;
+  int64_t start_dim() const { return start_dim_; }
+  int64_t end_dim() const { return end_dim_; }
 
  private:
   int64_t start_dim_, end_dim_;

@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Installs what simclr.cpp needs on a fresh Debian machine (when missing), then
 # configures and builds. Used by scripts/test.sh and scripts/run.sh.
-#   BUILD_DIR (default: build)   SC_CUDA (AUTO|ON|OFF, default AUTO)   JOBS (default: nproc)
+#   BUILD_DIR (default: build)   SC_CUDA (AUTO|ON|OFF, default AUTO)   SC_ONNX (AUTO|ON|OFF, default AUTO)
+#   JOBS (default: nproc)
 #   EXTRA_PACKAGES: more Debian packages to install (scripts/run.sh adds gnuplot-nox for its plots)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
+packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
+          libonnx-dev libprotobuf-dev)  # the last two: `simclr export --format onnx` (SC_ONNX, cmake/onnx.cmake)
 missing=()
 packages+=(${EXTRA_PACKAGES:-})
 for p in "${packages[@]}"; do
@@ -28,6 +30,6 @@ fi
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 echo "== configuring ($BUILD_DIR)"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSC_CUDA="${SC_CUDA:-AUTO}" ${CMAKE_ARGS:-}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSC_CUDA="${SC_CUDA:-AUTO}" -DSC_ONNX="${SC_ONNX:-AUTO}" ${CMAKE_ARGS:-}
 echo "== building with $JOBS jobs"
 cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}

@@ -15,6 +15,7 @@
 #include "build_info.h"
 #include "core/ops.h"
 #include "ssl/inspect.h"
+#include "ssl/onnx_export.h"
 #include "ssl/recipes.h"
 #include "ssl/report.h"
 #include "ssl/run_dir.h"
@@ -145,10 +146,16 @@ int main(int argc, char** argv) {
   embed_cmd->add_option("--threads", embed_threads, "Compute threads (0: all cores)")->capture_default_str();
 
   // ---- export
-  std::string export_run = "runs/simclr", export_out = "encoder.safetensors";
-  auto* export_cmd = app.add_subcommand("export", "Write the encoder's weights as safetensors (PyTorch-loadable)");
+  std::string export_run = "runs/simclr", export_out, export_format = "safetensors";
+  auto* export_cmd = app.add_subcommand("export", "Write the trained encoder as safetensors (PyTorch) or ONNX (onnxruntime, ...)");
   export_cmd->add_option("--run", export_run, "Run directory (or .ckpt file)")->capture_default_str();
-  export_cmd->add_option("--out", export_out, "Output .safetensors file")->capture_default_str();
+  export_cmd->add_option("--format", export_format,
+                         "safetensors: the encoder's weights (python/simclr_torch.py loads them into PyTorch)\n"
+                         "onnx: the encoder in eval mode as an ONNX graph, images [N, C, H, W] -> features [N, D] (" +
+                             onnx_build_note() + ")")
+      ->check(CLI::IsMember({"safetensors", "onnx"}))
+      ->capture_default_str();
+  export_cmd->add_option("--out", export_out, "Output file (default: encoder.safetensors or encoder.onnx)");
 
   // ---- augment-preview
   std::string preview_data, preview_preset, preview_out = "augment-preview.png";
@@ -230,10 +237,15 @@ int main(int argc, char** argv) {
       const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset);
       std::printf("wrote %s %s\n", embed_out.c_str(), f.shape_string().c_str());
     } else if (export_cmd->parsed()) {
+      const bool onnx = export_format == "onnx";
+      if (onnx) require_onnx_export();  // a build without ONNX says so before loading anything
+      if (export_out.empty()) export_out = onnx ? "encoder.onnx" : "encoder.safetensors";
       std::unique_ptr<Method> model = load_trained_model(export_run);
-      export_encoder_safetensors(*model, export_out);
-      std::printf("wrote %s (%s w=%lld, %lld-d features)\n", export_out.c_str(), model->options().encoder.encoder.c_str(),
-                  static_cast<long long>(model->options().encoder.width), static_cast<long long>(model->feature_dim()));
+      if (onnx) export_encoder_onnx(*model, export_out);
+      else export_encoder_safetensors(*model, export_out);
+      std::printf("wrote %s (%s, %s w=%lld, %lld-d features)\n", export_out.c_str(), export_format.c_str(),
+                  model->options().encoder.encoder.c_str(), static_cast<long long>(model->options().encoder.width),
+                  static_cast<long long>(model->feature_dim()));
     } else if (preview_cmd->parsed()) {
       const TrainData data = load_train_data(preview_data);
       const std::string preset = !preview_preset.empty() ? preview_preset : augment::default_preset(data.train.channels());
