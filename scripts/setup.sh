@@ -2,10 +2,13 @@
 # Installs what simclr.cpp needs on a fresh Debian machine (when missing), then
 # configures and builds. Used by scripts/test.sh and scripts/run.sh.
 #   BUILD_DIR (default: build)   SC_CUDA (AUTO|ON|OFF, default AUTO)   JOBS (default: nproc)
+#   EXTRA_PACKAGES: more Debian packages a caller needs (scripts/build_sanitized.sh: clang, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
+read -r -a extra <<< "${EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")

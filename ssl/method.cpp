@@ -53,7 +53,8 @@ const MethodInfo& find_method(const std::string& name) {
 }
 
 HyperParameters resolve_hyper_parameters(const MethodInfo& method, const HyperParameters& given) {
-  for (const auto& [name, value] : given) {
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture those
     const bool known = std::any_of(method.hyper_parameters.begin(), method.hyper_parameters.end(),
                                    [&](const HyperParameter& h) { return h.name == name; });
     if (known) continue;
