@@ -6,7 +6,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
+packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist)
 read -r -a extra <<< "${EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")
 missing=()

@@ -74,7 +74,8 @@ TrainConfig config_from_json(const std::string& text) {
   Json j;
   try {
     j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // Not only parse_error: a number too large for a double is an out_of_range (fuzzer find).
     throw Error(std::string("config JSON: ") + e.what());
   }
   SC_CHECK(j.is_object(), "config JSON: expected an object {...}, got ", j.type_name());

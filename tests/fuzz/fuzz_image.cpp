@@ -1,6 +1,7 @@
 // Image decoding through the image-folder reader: the input is the one image of a one-class
-// folder, decoded as gray and as RGB. stb_image is compiled into this target from its header
-// (stb_image_impl.cpp) so the sanitizers and the coverage feedback reach inside the decoder.
+// folder, decoded as gray and as RGB (ssl/data/image_decode.h). The decoders themselves are
+// Debian's libpng and libjpeg-turbo (not instrumented here; fuzzed upstream); this target
+// checks our side: the format sniffing, the size limit, the error paths and the conversions.
 #include "fuzz_util.h"
 #include "ssl/data/image_folder.h"
 
