@@ -13,6 +13,7 @@
 
 #include "augment/transform.h"
 #include "core/ops.h"
+#include "ssl/interrupt.h"
 #include "ssl/recipes.h"
 #include "ssl/report.h"
 #include "ssl/run_dir.h"
@@ -170,6 +171,14 @@ int main(int argc, char** argv) {
         config.out_dir = resume_dir;
       }
       const TrainResult r = train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New);
+      if (r.interrupted_by != 0) {
+        // The shell's convention for "ended by signal N": 128 + N (130 for Ctrl-C, 143 for SIGTERM).
+        std::cout.flush();  // the progress lines first
+        std::fprintf(stderr, "interrupted by %s after step %lld: checkpoint %s written; continue with: simclr train --resume %s\n",
+                     signal_name(r.interrupted_by), static_cast<long long>(r.steps), r.checkpoint_path.c_str(),
+                     config.out_dir.c_str());
+        return 128 + r.interrupted_by;
+      }
       std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
                   r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());

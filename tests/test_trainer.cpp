@@ -13,9 +13,14 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <nlohmann/json.hpp>
@@ -798,7 +803,105 @@ Ran run_simclr(const std::string& args, const test::TempDir& scratch) {
   return r;
 }
 
+// Starts `simclr <args>` without waiting for it, its output going to `log`; returns its pid.
+pid_t spawn_simclr(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> words = {SC_SIMCLR_BIN};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = -1;
+  const int failed = posix_spawn(&pid, SC_SIMCLR_BIN, &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  REQUIRE(failed == 0);
+  return pid;
+}
+
+// Waits until the run's metrics file holds `steps` step records; false if the program ended
+// first (its status is then in *status) or a minute passed.
+bool wait_for_steps(pid_t pid, const fs::path& metrics, int64_t steps, int* status) {
+  for (int tries = 0; tries < 60000; ++tries) {
+    int64_t n = 0;
+    for (const std::string& line : read_lines(metrics)) n += contains(line, "\"type\":\"step\"");
+    if (n >= steps) return true;
+    if (waitpid(pid, status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
 }  // namespace
+
+TEST_CASE("simclr: Ctrl-C or SIGTERM saves and exits; --resume then ends bit-identical to an uninterrupted run") {
+  test::TempDir scratch("cli_signal");
+  const fs::path data = scratch.path / "data";
+  fs::create_directories(data);
+  write_idx(patterns(512, 1, "t"), data / "train-images-idx3-ubyte", data / "train-labels-idx1-ubyte");
+  write_idx(patterns(32, 2, "t"), data / "t10k-images-idx3-ubyte", data / "t10k-labels-idx1-ubyte");
+  // 2 epochs of 64 steps. One compute thread and one loader thread everywhere: the runs
+  // compared must differ only in where they were interrupted.
+  const std::vector<std::string> tiny = {"--data", data.string(), "--width", "4", "--projection-dim", "8",
+                                         "--batch-size", "8", "--epochs", "2", "--workers", "1", "--threads", "1",
+                                         "--knn-k", "0", "--log-every", "1000"};
+  auto train_args = [&](const std::string& out) {
+    std::vector<std::string> a = {"train", "--out", out};
+    a.insert(a.end(), tiny.begin(), tiny.end());
+    return a;
+  };
+  const std::string reference = scratch.file("reference");
+  Ran r = run_simclr("train --out '" + reference + "' --data '" + data.string() +
+                         "' --width 4 --projection-dim 8 --batch-size 8 --epochs 2 --workers 1 --threads 1 --knn-k 0 "
+                         "--log-every 1000",
+                     scratch);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const Checkpoint full = load_checkpoint(RunDir(reference).checkpoint());
+  REQUIRE(full.step == 128);
+
+  // Interrupted in epoch 2 (after step 70 of 128), then resumed to the end.
+  auto interrupt_and_resume = [&](const std::string& name, const std::vector<int>& signals) {
+    const std::string run = scratch.file(name);
+    const std::string log = scratch.file(name + ".log");
+    const pid_t pid = spawn_simclr(train_args(run), log);
+    int status = 0;
+    REQUIRE_MESSAGE(wait_for_steps(pid, RunDir(run).metrics(), 70, &status), read_text(log));
+    for (int sig : signals) kill(pid, sig);
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    const std::string output = read_text(log);
+    CAPTURE(name);
+    CAPTURE(output);
+    if (signals.size() == 1) {
+      // Finished the step, saved, said how to go on, and exited with 128 + the signal.
+      REQUIRE(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 128 + signals[0]);
+      CHECK(contains(output, std::string("interrupted by ") + (signals[0] == SIGINT ? "SIGINT" : "SIGTERM")));
+      CHECK(contains(output, "continue with: simclr train --resume " + run));
+      const int64_t saved = load_checkpoint(RunDir(run).checkpoint()).step;
+      CHECK(saved >= 70);
+      CHECK(saved < 128);  // mid-epoch: epoch 2 ends at step 128
+    } else {
+      // A second signal ends the process at once, by that signal; the epoch-1 checkpoint (or
+      // the one being written, which lands whole or not at all) is still readable.
+      REQUIRE(WIFSIGNALED(status));
+      CHECK((WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM));
+      CHECK(load_checkpoint(RunDir(run).checkpoint()).step >= 64);
+    }
+    r = run_simclr("train --resume '" + run + "'", scratch);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    const Checkpoint resumed = load_checkpoint(RunDir(run).checkpoint());
+    CHECK(resumed.step == 128);
+    check_same_tensors(resumed.model, full.model);
+    check_same_tensors(resumed.optimizer, full.optimizer);
+    CHECK(read_records(RunDir(run).metrics(), "step").size() == 128);
+  };
+  interrupt_and_resume("sigint", {SIGINT});
+  interrupt_and_resume("sigterm", {SIGTERM});
+  // A second signal: a different one, so the kernel cannot merge the two into one.
+  interrupt_and_resume("twice", {SIGTERM, SIGINT});
+}
 
 TEST_CASE("simclr: the program refuses what would lose or silently change a run, exit 1 with the flag named") {
   test::TempDir scratch("cli");
