@@ -22,16 +22,6 @@
 using namespace sc;
 using namespace sc::ssl;
 
-namespace {
-
-void check_device(const std::string& device) {
-  TrainConfig probe;
-  probe.device = device;
-  validate_config(probe);  // throws the CUDA message for "cuda"
-}
-
-}  // namespace
-
 int main(int argc, char** argv) {
   CLI::App app{"simclr: self-supervised pre-training (SimCLR and other methods) and evaluation (Fashion-MNIST by default)"};
   app.require_subcommand(1);
@@ -103,7 +93,7 @@ int main(int argc, char** argv) {
   auto* eval_cmd = app.add_subcommand("eval", "Linear probe + kNN of a checkpoint, with raw-pixel and random-encoder baselines");
   eval_cmd->add_option("--run,--out", ec.run, "Run directory (or .ckpt file) to evaluate")->capture_default_str();
   eval_cmd->add_option("--data", ec.data, "Dataset folder (default: the run's)");
-  eval_cmd->add_option("--epochs", ec.probe_epochs, "Linear probe epochs")->capture_default_str();
+  eval_cmd->add_option("--epochs", ec.probe_epochs, "Linear probe epochs (0: skip the probe)")->capture_default_str();
   eval_cmd->add_option("--train-subset", ec.train_subset, "First N training images (-1: as the run, 0: all)")->capture_default_str();
   eval_cmd->add_option("--test-subset", ec.test_subset, "First N test images (-1: as the run, 0: all)")->capture_default_str();
   eval_cmd->add_option("--knn-k", ec.knn_k, "kNN neighbours (0: skip kNN)")->capture_default_str();
@@ -183,8 +173,7 @@ int main(int argc, char** argv) {
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
                   r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());
     } else if (eval_cmd->parsed()) {
-      check_device(eval_device);
-      ec.device = eval_device;
+      ec.device = eval_device;  // evaluate_run checks every flag (validate_eval_config) before it loads
       ec.baselines = !no_baselines;
       ec.verbose = true;
       const EvalReport report = evaluate_run(ec);
@@ -192,8 +181,7 @@ int main(int argc, char** argv) {
       const EvalFiles files = write_eval_files(report, ec.run);
       std::printf("wrote %s and %s\n", files.json.c_str(), files.markdown.c_str());
     } else if (embed_cmd->parsed()) {
-      if (embed_threads > 0) set_num_threads(embed_threads);
-      const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset);
+      const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset, embed_threads);
       std::printf("wrote %s %s\n", embed_out.c_str(), f.shape_string().c_str());
     } else if (export_cmd->parsed()) {
       std::unique_ptr<Method> model = load_trained_model(export_run);

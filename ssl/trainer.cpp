@@ -199,6 +199,8 @@ TrainResult train(const TrainConfig& config, StartMode mode, const TrainHooks& h
 
 TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mode, const TrainHooks& hooks) {
   validate_config(config);
+  check_image_size({config.encoder, config.width, data.train.channels()}, data.train.height(), data.train.width(),
+                   data.train.name());
   const auto run_start = Clock::now();
   if (config.threads > 0) set_num_threads(config.threads);
   Progress progress(hooks.quiet, config.log_every);

@@ -478,10 +478,10 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
     CHECK(contains(error_for([](TrainConfig& b) { b.device = "cuda"; }), cuda_unavailable_reason()));
   CHECK(contains(error_for([](TrainConfig& b) { b.device = "tpu"; }), "--device must be cpu or cuda"));
   CHECK(contains(error_for([](TrainConfig& b) { b.optimizer = "rmsprop"; }), "--optimizer must be"));
-  CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1; }), "--batch-size must be >= 2"));
-  CHECK(contains(error_for([](TrainConfig& b) { b.epochs = 0; }), "--epochs must be >= 1"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1; }), "--batch-size must be in [2, 65536]"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.epochs = 0; }), "--epochs must be in [1, 1000000], got 0"));
   CHECK(contains(error_for([](TrainConfig& b) { b.encoder = "vgg"; }), "--encoder must be"));
-  CHECK(contains(error_for([](TrainConfig& b) { b.lr = -1; }), "--lr must be positive"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.lr = -1; }), "--lr must be in (0, 100], got -1"));
   CHECK(contains(error_for([](TrainConfig& b) { b.method = "mocov9"; }), "unknown method 'mocov9' (known: simclr"));
   CHECK(contains(error_for([](TrainConfig& b) { b.method_params["temperature"] = 1e-30; }),
                  "--temperature must be in [0.01, 100] for simclr, got 1e-30"));
@@ -490,6 +490,36 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
                  "--lambd is not a hyper-parameter of simclr (simclr takes --temperature)"));
   CHECK(contains(error_for([](TrainConfig& b) { b.knn_bank_size = -1; }), "--knn-bank must be >= 0"));
   CHECK(contains(error_for([](TrainConfig& b) { b.momentum = 1.5; }), "--momentum must be in [0, 1)"));
+  // Upper bounds: a typo is refused by name, before it can hang or overflow anything.
+  const std::string threads_range = "--threads must be in [0, " + std::to_string(max_threads()) + "]";
+  CHECK(contains(error_for([](TrainConfig& b) { b.threads = 1000; }), threads_range + " (0: all cores; at most 4 per core"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.threads = -1; }), threads_range));
+  CHECK(contains(error_for([](TrainConfig& b) { b.workers = 1000; }), "--workers must be in [0, "));
+  CHECK(contains(error_for([](TrainConfig& b) { b.epochs = int64_t(1) << 62; }), "--epochs must be in [1, 1000000]"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.max_steps = -3; }), "--steps must be in [0, "));
+  CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1 << 20; }), "--batch-size must be in [2, 65536]"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.lr = NAN; }), "--lr must be in (0, 100], got nan"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.weight_decay = 5; }), "--weight-decay must be in [0, 1], got 5"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.warmup_epochs = INFINITY; }), "--warmup-epochs must be in [0, "));
+  CHECK(contains(error_for([](TrainConfig& b) { b.width = 100000; }), "--width must be in [1, 1024], got 100000"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.knn_k = -1; }), "--knn-k must be in [0, 100000] (0: no kNN monitor), got -1"));
+  CHECK(error_for([](TrainConfig& b) { b.threads = max_threads(); }) == "no error");
+  // Images too small for the encoder: refused before the run folder or any step, naming both.
+  {
+    TrainData tiny_images;
+    tiny_images.train = Dataset("3x3 patterns", 1, 3, 3, std::vector<uint8_t>(64 * 9, 100), std::vector<int64_t>(64, 0), 2);
+    const fs::path dir = fresh_dir("tiny_images");
+    const std::string msg = message_of([&] { train(tiny_config(dir), tiny_images, StartMode::New, quiet()); });
+    CHECK(contains(msg, "the images of 3x3 patterns are 3x3 (height x width), too small for the convnet encoder: its 2 "
+                        "max-pools need at least 4x4"));
+    CHECK_FALSE(fs::exists(dir));
+    TrainConfig resnet = tiny_config(dir);  // ResNet-18's strided convolutions take any size
+    resnet.encoder = "resnet18";
+    resnet.max_steps = 1;
+    resnet.knn_k = 0;
+    CHECK(message_of([&] { train(resnet, tiny_images, StartMode::New, quiet()); }) == "no error");
+    fs::remove_all(dir);
+  }
 
   TrainConfig big = tiny_config(fresh_dir("big"));
   big.batch_size = 128;
@@ -957,20 +987,50 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
 
   // Bad flags: exit 1 before any data loads, naming the flag.
   const std::string fresh = "--out '" + scratch.file("fresh") + "' ";
-  for (const auto& [flags, expected] : std::vector<std::pair<std::string, std::string>>{
-           {"--epochs 0", "--epochs must be >= 1, got 0"},
+  for (const auto& [flags_, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"--epochs 0", "--epochs must be in [1, 1000000], got 0"},
+           {"--weight-decay 5", "--weight-decay must be in [0, 1], got 5"},
+           {"--warmup-epochs -1", "--warmup-epochs must be in [0, 1000000], got -1"},
+           {"--temperature inf", "--temperature must be in [0.01, 100] for simclr, got inf"},
            {"--method byol2", "unknown method 'byol2' (known: simclr"},
            {"--temperature 1e-30", "--temperature must be in [0.01, 100] for simclr, got 1e-30"},
            {"--recipe slow", "unknown recipe 'slow' (known: quick, R)"},
-           {"--lr 0", "--lr must be positive, got 0"},
+           {"--lr 0", "--lr must be in (0, 100], got 0"},
            {"--knn-bank -5", "--knn-bank must be >= 0"},
        }) {
+    const std::string flags = flags_;  // a copy: clang 14 cannot capture a structured binding in CAPTURE
     CAPTURE(flags);
     r = train_cmd(fresh + flags);
     CHECK(r.exit_code == 1);
     CHECK(contains(r.output, "error: " ));
     CHECK(contains(r.output, expected));
     CHECK_FALSE(fs::exists(RunDir(scratch.file("fresh")).metrics()));
+  }
+  r = run_simclr("train --threads 1000 " + fresh, scratch);  // --threads 1000 once started 1,907 threads and hung
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "error: --threads must be in [0, " + std::to_string(max_threads()) + "] (0: all cores"));
+  // eval and embed: every flag is checked before the checkpoint loads (here there is none, so a
+  // check that came later would say that instead).
+  const std::string missing = "--run '" + scratch.file("no-such-run") + "' ";
+  for (const auto& [command_, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"eval --epochs -1", "--epochs must be in [0, 1000000] (linear probe epochs; 0: skip the probe), got -1"},
+           {"eval --knn-k -1", "--knn-k must be in [0, 100000] (0: skip kNN), got -1"},
+           {"eval --epochs 0 --knn-k 0", "--epochs 0 and --knn-k 0 leave nothing to measure"},
+           {"eval --train-subset -5", "--train-subset must be >= -1 (-1: as the run, 0: all), got -5"},
+           {"eval --test-subset -2", "--test-subset must be >= -1"},
+           {"eval --threads -1", "--threads must be in [0, "},
+           {"eval --threads 1000", "--threads must be in [0, "},
+           {"eval --device tpu", "--device must be cpu or cuda"},
+           {"embed --subset -1", "embed: --subset must be >= 0 (0: all), got -1"},
+           {"embed --threads 1000", "embed: --threads must be in [0, "},
+           {"embed --split val", "embed: --split must be train or test, got 'val'"},
+       }) {
+    const std::string command = command_;
+    CAPTURE(command);
+    r = run_simclr(command.substr(0, command.find(' ')) + " " + missing + command.substr(command.find(' ') + 1), scratch);
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.output, "error: "));
+    CHECK(contains(r.output, expected));
   }
   fs::remove_all(run + ".replaced-1");
 }
