@@ -34,7 +34,7 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/simclrConfig.cmake ${CMAKE_CURRENT_BIN
         DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/simclr)
 
 # pkg-config: the same libraries in link order, and the flags a compiler needs.
-set(SC_PC_LIBS "-lsimclr_ssl -lsimclr_augment -lsimclr_nn -lsimclr_core ${SC_STB_LIBRARY} -lz -fopenmp")
+set(SC_PC_LIBS "-lsimclr_ssl -lsimclr_augment -lsimclr_nn -lsimclr_core ${SC_STB_LIBRARY} -lpng -ljpeg -lz -fopenmp")
 if(SC_WITH_CUDA)
   string(APPEND SC_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcudart -lcublas ${SC_CUDNN_LIBRARY}")
 endif()

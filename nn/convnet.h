@@ -21,7 +21,9 @@ class ConvNet : public Module {
  public:
   // width w (32 is the default, 16 the fast CPU setting); in_channels 1 (grey) or 3 (RGB).
   ConvNet(Generator& gen, int64_t width = 32, int64_t in_channels = 3);
-  // x [N, in_channels, H, W] with H, W >= 4 -> h [N, 8w].
+  // The two 2x2 max-pools halve the image twice, so it needs H, W >= 4.
+  static constexpr int64_t kMinInputSize = 4;
+  // x [N, in_channels, H, W] with H, W >= kMinInputSize -> h [N, 8w].
   Tensor forward(const Tensor& x) override;
   int64_t feature_dim() const { return 8 * width_; }
   int64_t width() const { return width_; }

@@ -3,14 +3,17 @@
 # configures and builds. Used by scripts/test.sh and scripts/run.sh.
 #   BUILD_DIR (default: build)   SC_CUDA (AUTO|ON|OFF, default AUTO)   SC_ONNX (AUTO|ON|OFF, default AUTO)
 #   JOBS (default: nproc)
-#   EXTRA_PACKAGES: more Debian packages to install (scripts/run.sh adds gnuplot-nox for its plots)
+#   EXTRA_PACKAGES: more Debian packages a caller needs (scripts/run.sh: gnuplot-nox for its plots;
+#   scripts/build_sanitized.sh: clang, ...)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libstb-dev libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
+packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev libstb-dev
+          libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
           libonnx-dev libprotobuf-dev)  # the last two: `simclr export --format onnx` (SC_ONNX, cmake/onnx.cmake)
+read -r -a extra <<< "${EXTRA_PACKAGES:-}"
+packages+=("${extra[@]}")
 missing=()
-packages+=(${EXTRA_PACKAGES:-})
 for p in "${packages[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
 done

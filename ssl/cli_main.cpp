@@ -16,6 +16,7 @@
 #include "core/ops.h"
 #include "ssl/inspect.h"
 #include "ssl/onnx_export.h"
+#include "ssl/interrupt.h"
 #include "ssl/recipes.h"
 #include "ssl/report.h"
 #include "ssl/run_dir.h"
@@ -23,16 +24,6 @@
 
 using namespace sc;
 using namespace sc::ssl;
-
-namespace {
-
-void check_device(const std::string& device) {
-  TrainConfig probe;
-  probe.device = device;
-  validate_config(probe);  // throws the CUDA message for "cuda"
-}
-
-}  // namespace
 
 int main(int argc, char** argv) {
   CLI::App app{"simclr: self-supervised pre-training (SimCLR and other methods) and evaluation (Fashion-MNIST by default)"};
@@ -122,7 +113,7 @@ int main(int argc, char** argv) {
   auto* eval_cmd = app.add_subcommand("eval", "Linear probe + kNN of a checkpoint, with raw-pixel and random-encoder baselines");
   eval_cmd->add_option("--run,--out", ec.run, "Run directory (or .ckpt file) to evaluate")->capture_default_str();
   eval_cmd->add_option("--data", ec.data, "Dataset folder (default: the run's)");
-  eval_cmd->add_option("--epochs", ec.probe_epochs, "Linear probe epochs")->capture_default_str();
+  eval_cmd->add_option("--epochs", ec.probe_epochs, "Linear probe epochs (0: skip the probe)")->capture_default_str();
   eval_cmd->add_option("--train-subset", ec.train_subset, "First N training images (-1: as the run, 0: all)")->capture_default_str();
   eval_cmd->add_option("--test-subset", ec.test_subset, "First N test images (-1: as the run, 0: all)")->capture_default_str();
   eval_cmd->add_option("--knn-k", ec.knn_k, "kNN neighbours (0: skip kNN)")->capture_default_str();
@@ -217,6 +208,14 @@ int main(int argc, char** argv) {
       RunInspector inspector(inspect, config);
       const TrainResult r = train(config, resume ? StartMode::Resume : force ? StartMode::Replace : StartMode::New,
                                   inspector.hooks(quiet_hooks));
+      if (r.interrupted_by != 0) {
+        // The shell's convention for "ended by signal N": 128 + N (130 for Ctrl-C, 143 for SIGTERM).
+        std::cout.flush();  // the progress lines first
+        std::fprintf(stderr, "interrupted by %s after step %lld: checkpoint %s written; continue with: simclr train --resume %s\n",
+                     signal_name(r.interrupted_by), static_cast<long long>(r.steps), r.checkpoint_path.c_str(),
+                     config.out_dir.c_str());
+        return 128 + r.interrupted_by;
+      }
       std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
                   r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());
@@ -224,8 +223,7 @@ int main(int argc, char** argv) {
       for (const std::string& file : inspector.finish(&warnings)) std::printf("wrote %s\n", file.c_str());
       for (const std::string& w : warnings) std::fprintf(stderr, "warning: %s\n", w.c_str());
     } else if (eval_cmd->parsed()) {
-      check_device(eval_device);
-      ec.device = eval_device;
+      ec.device = eval_device;  // evaluate_run checks every flag (validate_eval_config) before it loads
       ec.baselines = !no_baselines;
       ec.verbose = !eval_quiet;
       const EvalReport report = evaluate_run(ec);
@@ -233,8 +231,7 @@ int main(int argc, char** argv) {
       const EvalFiles files = write_eval_files(report, ec.run);
       std::printf("wrote %s and %s\n", files.json.c_str(), files.markdown.c_str());
     } else if (embed_cmd->parsed()) {
-      if (embed_threads > 0) set_num_threads(embed_threads);
-      const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset);
+      const Tensor f = embed_to_npy(embed_run, embed_data, embed_split, embed_out, embed_subset, embed_threads);
       std::printf("wrote %s %s\n", embed_out.c_str(), f.shape_string().c_str());
     } else if (export_cmd->parsed()) {
       const bool onnx = export_format == "onnx";

@@ -1,8 +1,10 @@
 #include "ssl/config.h"
 
+#include <algorithm>
 #include <cmath>
 #include <nlohmann/json.hpp>
 #include <sstream>
+#include <thread>
 
 #include "augment/transform.h"
 #include "core/generator.h"
@@ -74,7 +76,8 @@ TrainConfig config_from_json(const std::string& text) {
   Json j;
   try {
     j = Json::parse(text);
-  } catch (const Json::parse_error& e) {
+  } catch (const Json::exception& e) {
+    // Not only parse_error: a number too large for a double is an out_of_range (fuzzer find).
     throw Error(std::string("config JSON: ") + e.what());
   }
   SC_CHECK(j.is_object(), "config JSON: expected an object {...}, got ", j.type_name());
@@ -125,31 +128,54 @@ TrainConfig config_from_json(const std::string& text) {
   return c;
 }
 
+int max_threads() {
+  const unsigned cores = std::thread::hardware_concurrency();
+  return 4 * static_cast<int>(std::max(1u, cores));
+}
+
+void check_threads(const char* flag, int64_t threads, const char* zero_means) {
+  SC_CHECK(threads >= 0 && threads <= max_threads(), flag, " must be in [0, ", max_threads(), "] (0: ", zero_means,
+           "; at most 4 per core, and this machine has ", max_threads() / 4, "), got ", threads);
+}
+
+namespace {
+
+// "--flag must be in [lo, hi]<note>, got v". The comparison is written so that NaN fails it.
+template <typename T>
+void check_range(const char* flag, T value, T lo, T hi, const char* note = "") {
+  SC_CHECK(value >= lo && value <= hi, flag, " must be in [", lo, ", ", hi, "]", note, ", got ", value);
+}
+
+}  // namespace
+
+// Each bound is far beyond any sensible run; it is there so that a typo is refused here, by
+// name, instead of hanging or overflowing somewhere inside (--threads 1000 once started 1,907
+// threads; --epochs 2^62 would overflow the step count).
 void validate_config(const TrainConfig& c) {
   SC_CHECK(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda, got '", c.device, "'");
   SC_CHECK(c.device != "cuda" || cuda_available(), "--device cuda: ", cuda_unavailable_reason(),
            "; use --device cpu");
-  SC_CHECK(c.epochs >= 1, "--epochs must be >= 1, got ", c.epochs);
-  SC_CHECK(c.max_steps >= 0, "--steps must be >= 0 (0: run all epochs), got ", c.max_steps);
-  SC_CHECK(c.batch_size >= 2, "--batch-size must be >= 2 (a batch needs other images to contrast with), got ",
-           c.batch_size);
+  check_range<int64_t>("--epochs", c.epochs, 1, kMaxEpochs);
+  check_range<int64_t>("--steps", c.max_steps, 0, kMaxSteps, " (0: run all epochs)");
+  check_range<int64_t>("--batch-size", c.batch_size, 2, kMaxBatchSize, " (a batch needs other images to contrast with)");
   SC_CHECK(c.optimizer == "adam" || c.optimizer == "sgd" || c.optimizer == "adamw" || c.optimizer == "lars",
            "--optimizer must be adam, sgd, adamw or lars, got '", c.optimizer, "'");
-  SC_CHECK(c.lr > 0 && std::isfinite(c.lr), "--lr must be positive, got ", c.lr);
-  SC_CHECK(c.weight_decay >= 0 && std::isfinite(c.weight_decay), "--weight-decay must be >= 0, got ", c.weight_decay);
+  SC_CHECK(c.lr > 0 && c.lr <= 100, "--lr must be in (0, 100], got ", c.lr);
+  check_range("--weight-decay", c.weight_decay, 0.0, 1.0);
   SC_CHECK(c.momentum >= 0 && c.momentum < 1, "--momentum must be in [0, 1), got ", c.momentum);
-  SC_CHECK(c.warmup_epochs >= 0 && std::isfinite(c.warmup_epochs), "--warmup-epochs must be >= 0, got ",
-           c.warmup_epochs);
-  SC_CHECK(c.width >= 1, "--width must be >= 1, got ", c.width);
-  SC_CHECK(c.projection_dim >= 1, "--projection-dim must be >= 1, got ", c.projection_dim);
+  SC_CHECK(c.warmup_epochs >= 0 && c.warmup_epochs <= static_cast<double>(kMaxEpochs), "--warmup-epochs must be in [0, ",
+           kMaxEpochs, "], got ", c.warmup_epochs);
+  check_range<int64_t>("--width", c.width, 1, 1024);
+  check_range<int64_t>("--projection-dim", c.projection_dim, 1, 65536);
   SC_CHECK(c.encoder == "convnet" || c.encoder == "resnet18", "--encoder must be convnet or resnet18, got '",
            c.encoder, "'");
   resolve_hyper_parameters(find_method(c.method), c.method_params);  // names the flag and its range
-  SC_CHECK(c.threads >= 0, "--threads must be >= 0, got ", c.threads);
-  SC_CHECK(c.workers >= 0, "--workers must be >= 0, got ", c.workers);
+  check_threads("--threads", c.threads, "all cores");
+  SC_CHECK(c.workers >= 0 && c.workers <= max_threads(), "--workers must be in [0, ", max_threads(),
+           "] (0: build batches on the training thread), got ", c.workers);
   SC_CHECK(c.train_subset >= 0, "--train-subset must be >= 0 (0: all), got ", c.train_subset);
   SC_CHECK(c.test_subset >= 0, "--test-subset must be >= 0 (0: all), got ", c.test_subset);
-  SC_CHECK(c.knn_k >= 0, "--knn-k must be >= 0 (0: no kNN monitor), got ", c.knn_k);
+  check_range<int64_t>("--knn-k", c.knn_k, 0, kMaxKnnK, " (0: no kNN monitor)");
   SC_CHECK(c.knn_bank_size >= 0, "--knn-bank must be >= 0 (0: all), got ", c.knn_bank_size);
   SC_CHECK(c.log_every >= 1, "--log-every must be >= 1, got ", c.log_every);
   SC_CHECK(!c.out_dir.empty(), "--out must name a directory");

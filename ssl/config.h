@@ -53,7 +53,20 @@ TrainConfig config_from_json(const std::string& json);
 
 // Throws sc::Error naming the flag, the value and what is allowed (unknown optimizer,
 // batch size < 2, a method hyper-parameter out of its range, --device cuda without a GPU ...).
+// Needs no data, so the CLI can refuse a bad flag before anything loads.
 void validate_config(const TrainConfig& config);
+
+// Upper bounds of the flags (validate_config, validate_eval_config): far beyond any real run,
+// low enough that a typo cannot overflow a step count or allocate without end.
+inline constexpr int64_t kMaxEpochs = 1000000;
+inline constexpr int64_t kMaxSteps = int64_t{1} << 40;
+inline constexpr int64_t kMaxBatchSize = 65536;
+inline constexpr int64_t kMaxKnnK = 100000;
+// The most threads a flag may ask for: 4 per core this machine reports. More only adds
+// switching; --threads 1000 once started 1,907 threads and hung.
+int max_threads();
+// Throws naming `flag` unless 0 <= threads <= max_threads(); `zero_means` says what 0 does.
+void check_threads(const char* flag, int64_t threads, const char* zero_means);
 
 // What a resumed run may change: how long it runs and how (epochs, steps, threads, workers,
 // device, logging, the kNN monitor). Everything else defines the model or the recipe.

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <string_view>
 
 #include <nlohmann/json.hpp>
 
@@ -255,34 +256,57 @@ Tensor read_npy(const std::string& path) {
   std::memcpy(&header_length, bytes.data() + 8, 2);
   SC_CHECK(10u + header_length <= bytes.size(), "read_npy: '", path, "' is truncated inside its header");
   const std::string header = bytes.substr(10, header_length);
-  auto field = [&](const std::string& key) {
-    const size_t at = header.find("'" + key + "':");
-    SC_CHECK(at != std::string::npos, "read_npy: '", path, "' header has no '", key, "': ", header);
-    return at + key.size() + 3;
+  // The header is a Python dict literal. Each lookup below stays inside `header` and throws
+  // an sc::Error when something is missing: a fuzzer found that the first version, built on
+  // find() positions and std::stoll, could throw std::out_of_range on a damaged header.
+  auto bad = [&](const std::string& what) {
+    return Error("read_npy: '" + path + "' has a bad header (" + what + "): " + header);
   };
-  size_t at = header.find('\'', field("descr"));
-  const std::string descr = header.substr(at + 1, header.find('\'', at + 1) - at - 1);
+  // The text right after "'key':" and any spaces.
+  auto value_of = [&](const std::string& key) {
+    const size_t at = header.find("'" + key + "':");
+    if (at == std::string::npos) throw bad("no '" + key + "'");
+    const size_t value = header.find_first_not_of(' ', at + key.size() + 3);
+    return std::string_view(header).substr(std::min(value, header.size()));
+  };
+  const std::string_view descr_text = value_of("descr");
+  const size_t descr_end = descr_text.find('\'', 1);
+  if (!descr_text.starts_with('\'') || descr_end == std::string_view::npos) throw bad("'descr' is not a quoted string");
+  const std::string descr(descr_text.substr(1, descr_end - 1));
   DType d;
   if (descr == "<f4") d = DType::Float32;
   else if (descr == "<f8") d = DType::Float64;
   else if (descr == "<i8") d = DType::Int64;
   else if (descr == "<i4") d = DType::Int32;
   else throw Error("read_npy: '" + path + "' has dtype '" + descr + "'; only <f4, <f8, <i8, <i4 are supported");
-  SC_CHECK(header.compare(header.find_first_not_of(' ', field("fortran_order")), 5, "False") == 0, "read_npy: '", path,
+  SC_CHECK(value_of("fortran_order").starts_with("False"), "read_npy: '", path,
            "' is in Fortran order; only C order is supported");
-  at = header.find('(', field("shape"));
-  const size_t close = header.find(')', at);
-  SC_CHECK(at != std::string::npos && close != std::string::npos, "read_npy: '", path, "' has a bad shape: ", header);
+  const std::string_view shape_text = value_of("shape");
+  const size_t close = shape_text.find(')');
+  if (!shape_text.starts_with('(') || close == std::string_view::npos) throw bad("'shape' is not a tuple");
+  // "(3, 4)", "(5,)" or "()": decimal dims separated by commas, with optional spaces.
   Shape shape;
   uint64_t numel = 1;
-  std::stringstream dims(header.substr(at + 1, close - at - 1));
-  std::string piece;
-  while (std::getline(dims, piece, ',')) {
-    if (piece.find_first_not_of(' ') == std::string::npos) continue;
-    const int64_t dim = std::stoll(piece);
-    SC_CHECK(dim >= 0 && static_cast<uint64_t>(dim) <= bytes.size(), "read_npy: '", path, "' has a bad dim ", dim);
-    shape.push_back(dim);
-    numel *= static_cast<uint64_t>(dim);
+  std::string_view rest = shape_text.substr(1, close - 1);
+  while (!rest.empty()) {
+    const size_t comma = std::min(rest.find(','), rest.size());
+    std::string_view piece = rest.substr(0, comma);
+    rest.remove_prefix(std::min(comma + 1, rest.size()));
+    while (piece.starts_with(' ')) piece.remove_prefix(1);
+    while (piece.ends_with(' ')) piece.remove_suffix(1);
+    if (piece.empty() && rest.empty()) break;  // the trailing comma of "(5,)"
+    if (piece.empty() || piece.find_first_not_of("0123456789") != std::string_view::npos)
+      throw bad("shape entry '" + std::string(piece) + "' is not a whole number");
+    uint64_t dim = 0;
+    for (const char c : piece) {
+      dim = dim * 10 + static_cast<uint64_t>(c - '0');
+      // No dim can exceed the file size (each element is at least one byte), so this bound
+      // keeps the arithmetic here and below far from overflowing.
+      SC_CHECK(dim <= bytes.size(), "read_npy: '", path, "' has dim ", piece, ", more than the file's ", bytes.size(),
+               " bytes");
+    }
+    shape.push_back(static_cast<int64_t>(dim));
+    numel *= dim;
     SC_CHECK(numel <= bytes.size(), "read_npy: '", path, "' shape ", shape_str(shape), " exceeds the file size");
   }
   const uint64_t data_bytes = numel * dtype_size(d);

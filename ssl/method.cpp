@@ -31,6 +31,16 @@ std::shared_ptr<nn::Module> make_encoder(const EncoderOptions& options, Generato
   throw Error("unknown encoder '" + options.encoder + "' (known: convnet, resnet18)");
 }
 
+void check_image_size(const EncoderOptions& options, int64_t height, int64_t width, const std::string& dataset) {
+  // ResNet-18's CIFAR stem downsamples only with padded strided convolutions, which take
+  // any size down to 1x1; the ConvNet's max-pools need room.
+  if (options.encoder != "convnet") return;
+  constexpr int64_t min = nn::ConvNet::kMinInputSize;
+  SC_CHECK(height >= min && width >= min, "the images of ", dataset, " are ", height, "x", width,
+           " (height x width), too small for the convnet encoder: its 2 max-pools need at least ", min, "x", min,
+           " (use larger images, or --encoder resnet18)");
+}
+
 Method::Method(std::string type_name, const MethodOptions& options, Generator& gen)
     : nn::Module(std::move(type_name)), options_(options) {
   encoder_ = register_module("encoder", make_encoder(options.encoder, gen, feature_dim_));
@@ -53,7 +63,8 @@ const MethodInfo& find_method(const std::string& name) {
 }
 
 HyperParameters resolve_hyper_parameters(const MethodInfo& method, const HyperParameters& given) {
-  for (const auto& [name, value] : given) {
+  for (const auto& entry : given) {
+    const std::string& name = entry.first;  // not a structured binding: clang 14 cannot capture those
     const bool known = std::any_of(method.hyper_parameters.begin(), method.hyper_parameters.end(),
                                    [&](const HyperParameter& h) { return h.name == name; });
     if (known) continue;

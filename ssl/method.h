@@ -126,6 +126,10 @@ std::unique_ptr<Method> make_method(const std::string& name, MethodOptions optio
 // The encoder named by `options`, with its output size. Throws for an unknown encoder name
 // or a non-positive width, or a channel count other than 1 or 3.
 std::shared_ptr<nn::Module> make_encoder(const EncoderOptions& options, Generator& gen, int64_t& feature_dim);
+// Throws unless the encoder takes height x width images, naming the size, the encoder and
+// the smallest size it takes, so a dataset of tiny images is refused before training rather
+// than failing inside a max-pool (`dataset` names the data in the message).
+void check_image_size(const EncoderOptions& options, int64_t height, int64_t width, const std::string& dataset);
 
 // The model's state (parameters and buffers) as checkpoint entries, in state_dict order.
 NamedTensors model_tensors(const nn::Module& model);

@@ -9,6 +9,7 @@
 
 #include "core/ops.h"
 #include "ssl/checkpoint.h"
+#include "ssl/config.h"
 #include "ssl/evaluation.h"
 #include "ssl/export.h"
 
@@ -197,7 +198,22 @@ EvalFiles write_eval_files(const EvalReport& report, const std::string& run) {
   return files;
 }
 
+void validate_eval_config(const EvalConfig& c) {
+  SC_CHECK(!c.run.empty(), "--run must name a run folder or a .ckpt file");
+  SC_CHECK(c.probe_epochs >= 0 && c.probe_epochs <= kMaxEpochs, "--epochs must be in [0, ", kMaxEpochs,
+           "] (linear probe epochs; 0: skip the probe), got ", c.probe_epochs);
+  SC_CHECK(c.knn_k >= 0 && c.knn_k <= kMaxKnnK, "--knn-k must be in [0, ", kMaxKnnK, "] (0: skip kNN), got ", c.knn_k);
+  SC_CHECK(c.probe_epochs > 0 || c.knn_k > 0, "--epochs 0 and --knn-k 0 leave nothing to measure");
+  SC_CHECK(c.train_subset >= -1, "--train-subset must be >= -1 (-1: as the run, 0: all), got ", c.train_subset);
+  SC_CHECK(c.test_subset >= -1, "--test-subset must be >= -1 (-1: as the run, 0: all), got ", c.test_subset);
+  check_threads("--threads", c.threads, "all cores");
+  TrainConfig device_only;  // validate_config's device check, and its message for a missing GPU
+  device_only.device = c.device;
+  validate_config(device_only);
+}
+
 EvalReport evaluate_run(const EvalConfig& config) {
+  validate_eval_config(config);
   if (config.threads > 0) set_num_threads(config.threads);
   TrainConfig run_config;
   CheckpointInfo checkpoint;
@@ -213,6 +229,7 @@ EvalReport evaluate_run(const EvalConfig& config) {
   const Dataset& test = *data.test;
   SC_CHECK(train.channels() == model->options().encoder.in_channels, "eval: the data has ", train.channels(),
            " channel(s) but the checkpoint's encoder takes ", model->options().encoder.in_channels);
+  check_image_size(model->options().encoder, train.height(), train.width(), train.name());
 
   EvalReport report;
   report.checkpoint = checkpoint.path;
@@ -256,14 +273,20 @@ EvalReport evaluate_run(const EvalConfig& config) {
 }
 
 Tensor embed_to_npy(const std::string& run, const std::string& data_path, const std::string& split,
-                    const std::string& path, int64_t subset) {
+                    const std::string& path, int64_t subset, int threads) {
+  // Every flag is checked before the checkpoint and the data load.
   SC_CHECK(split == "train" || split == "test", "embed: --split must be train or test, got '", split, "'");
+  SC_CHECK(subset >= 0, "embed: --subset must be >= 0 (0: all), got ", subset);
+  check_threads("embed: --threads", threads, "all cores");
+  SC_CHECK(!path.empty(), "embed: --out must name a .npy file");
+  if (threads > 0) set_num_threads(threads);
   TrainConfig run_config;
   std::unique_ptr<Method> model = load_trained_model(run, &run_config);
   const TrainData data = load_train_data(data_path.empty() ? run_config.data : data_path, split == "train" ? subset : 0,
                                          split == "test" ? subset : 0);
   SC_CHECK(split == "train" || data.test.has_value(), "embed: the data has no test split");
   const Dataset& dataset = split == "train" ? data.train : *data.test;
+  check_image_size(model->options().encoder, dataset.height(), dataset.width(), dataset.name());
   const Tensor features = encode_dataset(*model, dataset, kEncodeBatch);
   write_npy(path, features);
   std::string labels_path = path;

@@ -23,8 +23,8 @@ struct EvalConfig {
   std::string data;                // "": the run's own --data
   int64_t train_subset = -1;       // -1: the run's own subset; 0: all
   int64_t test_subset = -1;
-  int64_t probe_epochs = 100;
-  int64_t knn_k = 200;
+  int64_t probe_epochs = 100;      // 0: skip the linear probe
+  int64_t knn_k = 200;             // 0: skip kNN
   bool baselines = true;           // also the raw-pixel and random-encoder rows
   uint64_t seed = 0;               // the probe's shuffling
   int threads = 0;
@@ -82,11 +82,15 @@ EvalRow evaluate_features(const std::string& method, const Tensor& train_feature
 
 // The full table for a run (needs a test split: an error otherwise).
 EvalReport evaluate_run(const EvalConfig& config);
+// Throws sc::Error naming the flag, its value and the allowed range; evaluate_run calls it
+// before it loads anything.
+void validate_eval_config(const EvalConfig& config);
 
 // Encoder features of a dataset split ("train" or "test") written as float32 .npy [N, D],
 // and the labels as int64 .npy next to it (<path without .npy>_labels.npy). Returns the
 // feature tensor.
+// `threads` > 0 sets the compute threads first. Every argument is checked before anything loads.
 Tensor embed_to_npy(const std::string& run, const std::string& data, const std::string& split,
-                    const std::string& path, int64_t subset = 0);
+                    const std::string& path, int64_t subset = 0, int threads = 0);
 
 }  // namespace sc::ssl

@@ -22,6 +22,7 @@
 #include "ssl/checkpoint.h"
 #include "ssl/data/loader.h"
 #include "ssl/evaluation.h"
+#include "ssl/interrupt.h"
 #include "ssl/plots.h"
 #include "ssl/run_dir.h"
 
@@ -199,6 +200,8 @@ TrainResult train(const TrainConfig& config, StartMode mode, const TrainHooks& h
 
 TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mode, const TrainHooks& hooks) {
   validate_config(config);
+  check_image_size({config.encoder, config.width, data.train.channels()}, data.train.height(), data.train.width(),
+                   data.train.name());
   const auto run_start = Clock::now();
   if (config.threads > 0) set_num_threads(config.threads);
   Progress progress(hooks.quiet, config.log_every);
@@ -302,6 +305,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   const int64_t first_step_this_call = step;
   const auto train_start = Clock::now();
   method->train();
+  const InterruptScope interrupts;  // Ctrl-C / SIGTERM: finish the step, save, return (ssl/interrupt.h)
   while (step < total_steps) {
     const int64_t epoch = step / steps_per_epoch;
     const auto epoch_start = Clock::now();
@@ -343,6 +347,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       const double per_step = seconds_since(train_start) / static_cast<double>(step - first_step_this_call);
       progress.step(epoch, config.epochs, step, total_steps, r, images_per_s,
                     per_step * static_cast<double>(total_steps - step), step == epoch_end);
+      if (interrupts.requested()) break;  // the checkpoint below is written, then we return
     }
 
     // ---- end of the epoch: its record, then the checkpoint, then the optional monitor
@@ -361,7 +366,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
     epoch_line["seconds"] = summary.seconds;
     metrics.append(epoch_line.dump());
     save(step);
-    if (config.knn_k > 0 && data.test && epoch_complete) {
+    if (config.knn_k > 0 && data.test && epoch_complete && !interrupts.requested()) {
       try {
         summary.knn_accuracy = knn_monitor(*method, train_set, *data.test, config);
         Json knn_line = record("knn", epoch, step);
@@ -387,6 +392,10 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       progress.out() << ", " << format_duration(summary.seconds) << ", checkpoint " << run.checkpoint() << "\n";
     }
     if (hooks.stop_after_epochs > 0 && epoch_complete && step / steps_per_epoch >= hooks.stop_after_epochs) break;
+    if (interrupts.requested() && step < total_steps) {
+      result.interrupted_by = interrupts.signal();
+      break;
+    }
   }
   loader.stop();
   result.steps = step;

@@ -98,6 +98,7 @@ struct TrainResult {
   std::string resumed_from;      // the checkpoint file a resumed run started from ("" for a new run)
   std::vector<std::string> warnings;  // what went wrong without stopping the run (a monitor, a plot)
   double wall_seconds = 0.0;
+  int interrupted_by = 0;        // SIGINT or SIGTERM that stopped the run after a checkpoint (ssl/interrupt.h), or 0
 };
 
 // Trains on `data` with `config` in the run folder config.out_dir (see StartMode). On

@@ -152,7 +152,9 @@ TEST_CASE("augment: deterministic transforms match torchvision (golden files)") 
     }
   }
   // Every op has cases (a generator edit that drops one would otherwise pass silently).
-  for (const auto& [op, check] : ops()) {
+  for (const auto& op_check : ops()) {
+    const auto& op = op_check.first;
+    const auto& check = op_check.second;
     CAPTURE(op);
     CHECK(cases_per_op[op] >= 1);
   }

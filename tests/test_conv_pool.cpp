@@ -231,6 +231,18 @@ TEST_CASE("conv2d: bad inputs are rejected with the op, shapes and dtypes in the
   o = {};
   o.dilation_w = 4;  // 3 taps 4 apart span 9 columns
   CHECK(msg(x, w, b, o).find("the kernel (3 x 9 with dilation) is larger") != std::string::npos);
+  // Options so large that H + 2 * pad or dilation * (KH - 1) would overflow int64 are refused
+  // before that arithmetic runs (UBSan would report the overflow).
+  o = {};
+  o.pad_h = INT64_MAX / 2 + 1;
+  CHECK(msg(x, w, b, o).find("conv2d: image sizes, kernel sizes, strides, padding and dilation must be below 2^31") !=
+        std::string::npos);
+  o = {};
+  o.dilation_w = INT64_MAX;
+  CHECK(msg(x, w, b, o).find("must be below 2^31, got 9223372036854775807") != std::string::npos);
+  o = {};
+  o.stride_h = int64_t(1) << 31;
+  CHECK(msg(x, w, b, o).find("must be below 2^31") != std::string::npos);
 }
 
 TEST_CASE("pooling: bad inputs are rejected with the op and shapes in the message") {
@@ -252,6 +264,9 @@ TEST_CASE("pooling: bad inputs are rejected with the op and shapes in the messag
           std::string::npos);
     CHECK(msg([&] { pool(x, window(7, 1)); }).find(op + ": the output would be empty") != std::string::npos);
     CHECK(msg([&] { pool(x, window(7, 1, 1)); }) == "no error");  // 8 x 8 padded: one window
+    // A kernel of INT64_MAX with padding half of it: H + 2 * pad - KH would overflow.
+    CHECK(msg([&] { pool(x, window(INT64_MAX, 1, INT64_MAX / 2)); }).find(op + ": image sizes, kernel sizes") !=
+          std::string::npos);
   }
   CHECK(msg([&] { global_avg_pool2d(Tensor()); }).find("global_avg_pool2d: the input is an undefined tensor") !=
         std::string::npos);

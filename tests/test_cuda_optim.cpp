@@ -204,7 +204,9 @@ TEST_CASE("cuda: module: to(cuda) moves every parameter and buffer in place, and
   nn::ConvNet model(gen, 4, 3);
   const nn::StateDict before = model.state_dict().clone();
   model.to(Device::CUDA);
-  for (const auto& [name, t] : model.named_parameters()) {
+  for (const auto& name_t : model.named_parameters()) {
+    const auto& name = name_t.first;
+    const auto& t = name_t.second;
     CAPTURE(name);
     CHECK(t.device() == Device::CUDA);
     CHECK((t.is_leaf() && t.requires_grad()));
@@ -220,7 +222,9 @@ TEST_CASE("cuda: module: to(cuda) moves every parameter and buffer in place, and
     }
   }
   model.to(Device::CPU);
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& name_t : model.state_dict()) {
+    const auto& name = name_t.first;
+    const auto& t = name_t.second;
     CAPTURE(name);
     CHECK(t.device() == Device::CPU);
     CHECK(bitwise_equal(t, before.at(name)));

@@ -337,8 +337,10 @@ TEST_CASE("cuda: nt_xent: forward and backward give the same bits on every run")
   Generator gen(9);
   // 512 x 128: columns split into ranges (partials summed in order); 2048 x 128: several
   // column tiles per range; 512 x 3072: unsplit, many chunks.
-  for (const auto& [rows, d] :
+  for (const auto& rows_d :
        std::vector<std::pair<int64_t, int64_t>>{{512, 128}, {130, 130}, {2048, 128}, {512, 3072}}) {
+    const auto& rows = rows_d.first;
+    const auto& d = rows_d.second;
     CAPTURE(rows);
     CAPTURE(d);
     const Tensor z = randn({rows, d}, gen);

@@ -373,7 +373,7 @@ TEST_CASE("data: image folder loads PNG and JPEG, classes in sorted order, pixel
     for (int p = 0; p < 24; ++p) worst = std::max(worst, std::abs(int{jpg[c * 24 + p]} - int{jpeg_source[p * 3 + c]}));
   CHECK(worst <= 24);
 
-  // One channel: stb converts RGB to luma; within 1 level of 0.299 R + 0.587 G + 0.114 B.
+  // One channel: RGB becomes luma (ssl/data/image_decode.cpp); within 1 level of 0.299 R + 0.587 G + 0.114 B.
   const Dataset gray = load_image_folder(dir.path.string(), 1);
   CHECK(gray.channels() == 1);
   const auto g = gray.image(2);

@@ -102,7 +102,9 @@ TEST_CASE("golden io: what encode_golden writes, parse_golden reads back") {
 
   const GoldenFile g = parse_golden(encode_golden(tensors), "memory");
   REQUIRE(g.tensors.size() == tensors.size());
-  for (const auto& [name, t] : tensors) {
+  for (const auto& name_t : tensors) {
+    const auto& name = name_t.first;
+    const auto& t = name_t.second;
     CAPTURE(name);
     const Tensor& back = g.get(name);
     CHECK(back.shape() == t.shape());
@@ -194,7 +196,9 @@ TEST_CASE("golden io: compare_tensors reports the worst element") {
 TEST_CASE("golden: every file was written by PyTorch and holds its cases") {
   const std::pair<const char*, size_t> files[] = {
       {"conv2d.golden", 8}, {"batch_norm.golden", 4}, {"pool.golden", 8}, {"softmax.golden", 6}, {"nt_xent.golden", 4}};
-  for (const auto& [file, case_count] : files) {
+  for (const auto& file_case_count : files) {
+    const auto& file = file_case_count.first;
+    const auto& case_count = file_case_count.second;
     CAPTURE(file);
     const GoldenFile g = load(file);
     const std::string version = g.torch_version();

@@ -103,7 +103,9 @@ void check_training_step(const GoldenFile& g, const std::string& step_case, Modu
   double worst = expect_close(g, step_case + "/out", out, tol);
   worst = std::max(worst, expect_close(g, step_case + "/loss", loss.reshape({1}), tol));
   int64_t gradients = 0;
-  for (const auto& [name, parameter] : model.named_parameters()) {
+  for (const auto& name_parameter : model.named_parameters()) {
+    const auto& name = name_parameter.first;
+    const auto& parameter = name_parameter.second;
     CAPTURE(name);
     REQUIRE(parameter.grad().defined());
     worst = std::max(worst, expect_close(g, step_case + "/grad/" + name, parameter.grad(), tol));
@@ -170,7 +172,9 @@ void check_resnet(const char* file_name, const std::string& golden_case, int64_t
   const uint64_t seed = static_cast<uint64_t>(g.get(golden_case + "/formula_seed").item());
   const StateDict state = formula_state(model, seed, DType::Float64);
   // The formula must rebuild PyTorch's weights: each entry's sum, to float64 rounding.
-  for (const auto& [name, tensor] : state) {
+  for (const auto& name_tensor : state) {
+    const auto& name = name_tensor.first;
+    const auto& tensor = name_tensor.second;
     if (!is_floating(tensor.dtype())) continue;
     CAPTURE(name);
     const double expected = g.get(golden_case + "/weight_sum/" + name).item();

@@ -382,7 +382,9 @@ TEST_CASE("optim fused: Module::to(cpu) on a CPU model changes nothing") {
   for (const auto& [name, t] : model.state_dict()) data.push_back(t.raw_data());
   model.to(Device::CPU);
   size_t i = 0;
-  for (const auto& [name, t] : model.state_dict()) {
+  for (const auto& name_t : model.state_dict()) {
+    const auto& name = name_t.first;
+    const auto& t = name_t.second;
     CAPTURE(name);
     CHECK(t.raw_data() == data[i++]);
     CHECK(bitwise_equal(t, before.at(name)));

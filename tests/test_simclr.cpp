@@ -169,7 +169,9 @@ TEST_CASE("simclr: encode_dataset runs in eval mode, leaves BN statistics and th
   const Tensor f = encode_dataset(model, data, 4);  // 3 batches: 4, 4, 2
   CHECK(f.shape() == Shape{10, 32});
   CHECK(model.is_training());
-  for (const auto& [name, t] : before) {
+  for (const auto& name_t : before) {
+    const auto& name = name_t.first;
+    const auto& t = name_t.second;
     const Tensor now = model.state_dict().at(name);
     if (t.dtype() == DType::Float32) CHECK_MESSAGE(t.to_vector<float>() == now.to_vector<float>(), name);
   }
@@ -198,7 +200,9 @@ TEST_CASE("simclr: export writes the encoder as safetensors with plain names; wr
   CHECK(file.metadata.at("width") == "4");
   const auto encoder_state = model.encoder().state_dict();
   CHECK(file.tensors.size() == encoder_state.size());
-  for (const auto& [name, t] : file.tensors) {
+  for (const auto& name_t : file.tensors) {
+    const auto& name = name_t.first;
+    const auto& t = name_t.second;
     REQUIRE_MESSAGE(encoder_state.contains(name), name);
     if (t.dtype() == DType::Float32) CHECK(t.to_vector<float>() == encoder_state.at(name).to_vector<float>());
   }

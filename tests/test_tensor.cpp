@@ -109,8 +109,15 @@ TEST_CASE("tensor: sizes that overflow or exceed the limits are refused") {
   CHECK_THROWS_WITH_AS(zeros({(int64_t(1) << 62) + 1, 4}), doctest::Contains("64 bits"), Error);
   CHECK_THROWS_WITH_AS(empty({int64_t(1) << 40, int64_t(1) << 40}), doctest::Contains("64 bits"), Error);
   CHECK_THROWS_WITH_AS(sum(ones({1}).expand({int64_t(1) << 62})), doctest::Contains("too large"), Error);
-  CHECK_THROWS_WITH_AS(arange(4).narrow(0, 1, INT64_MAX), doctest::Contains("narrow"), Error);
+  // start + length would overflow here; the message shows both instead (UBSan caught the sum).
+  CHECK_THROWS_WITH_AS(arange(4).narrow(0, 1, INT64_MAX),
+                       doctest::Contains("narrow: start 1 and length 9223372036854775807 are out of range for dim 0 (size 4)"),
+                       Error);
+  CHECK_THROWS_WITH_AS(arange(4).narrow(0, INT64_MAX, 1), doctest::Contains("narrow: start"), Error);
+  CHECK_THROWS_WITH_AS(arange(4).narrow(0, INT64_MIN, 1), doctest::Contains("narrow: start"), Error);
   CHECK_THROWS_WITH_AS(ones({1}).expand({-2}), doctest::Contains("expand"), Error);
+  CHECK_THROWS_WITH_AS(arange(0.0, 1e300, 1.0), doctest::Contains("arange: [0, 1e+300) in steps of 1 has too many"), Error);
+  CHECK_THROWS_WITH_AS(arange(-1.7e308, 1.7e308, 1e-300), doctest::Contains("too many elements"), Error);
   CHECK(ones({3, 1}).expand({-1, 4}).shape() == Shape{3, 4});  // -1 keeps the size, as PyTorch
   CHECK_THROWS_WITH_AS(ones({2}).reshape({1, 1, 1, 1, 1, 1, 1, 1, 2}), doctest::Contains("at most 8 dims"), Error);
   CHECK_THROWS_WITH_AS(squeeze(scalar_tensor(1.0), 5), doctest::Contains("out of range"), Error);

@@ -13,9 +13,14 @@
 #include <functional>
 #include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <nlohmann/json.hpp>
@@ -473,10 +478,10 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
     CHECK(contains(error_for([](TrainConfig& b) { b.device = "cuda"; }), cuda_unavailable_reason()));
   CHECK(contains(error_for([](TrainConfig& b) { b.device = "tpu"; }), "--device must be cpu or cuda"));
   CHECK(contains(error_for([](TrainConfig& b) { b.optimizer = "rmsprop"; }), "--optimizer must be"));
-  CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1; }), "--batch-size must be >= 2"));
-  CHECK(contains(error_for([](TrainConfig& b) { b.epochs = 0; }), "--epochs must be >= 1"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1; }), "--batch-size must be in [2, 65536]"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.epochs = 0; }), "--epochs must be in [1, 1000000], got 0"));
   CHECK(contains(error_for([](TrainConfig& b) { b.encoder = "vgg"; }), "--encoder must be"));
-  CHECK(contains(error_for([](TrainConfig& b) { b.lr = -1; }), "--lr must be positive"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.lr = -1; }), "--lr must be in (0, 100], got -1"));
   CHECK(contains(error_for([](TrainConfig& b) { b.method = "mocov9"; }), "unknown method 'mocov9' (known: simclr"));
   CHECK(contains(error_for([](TrainConfig& b) { b.method_params["temperature"] = 1e-30; }),
                  "--temperature must be in [0.01, 100] for simclr, got 1e-30"));
@@ -485,6 +490,36 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
                  "--lambd is not a hyper-parameter of simclr (simclr takes --temperature)"));
   CHECK(contains(error_for([](TrainConfig& b) { b.knn_bank_size = -1; }), "--knn-bank must be >= 0"));
   CHECK(contains(error_for([](TrainConfig& b) { b.momentum = 1.5; }), "--momentum must be in [0, 1)"));
+  // Upper bounds: a typo is refused by name, before it can hang or overflow anything.
+  const std::string threads_range = "--threads must be in [0, " + std::to_string(max_threads()) + "]";
+  CHECK(contains(error_for([](TrainConfig& b) { b.threads = 1000; }), threads_range + " (0: all cores; at most 4 per core"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.threads = -1; }), threads_range));
+  CHECK(contains(error_for([](TrainConfig& b) { b.workers = 1000; }), "--workers must be in [0, "));
+  CHECK(contains(error_for([](TrainConfig& b) { b.epochs = int64_t(1) << 62; }), "--epochs must be in [1, 1000000]"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.max_steps = -3; }), "--steps must be in [0, "));
+  CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1 << 20; }), "--batch-size must be in [2, 65536]"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.lr = NAN; }), "--lr must be in (0, 100], got nan"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.weight_decay = 5; }), "--weight-decay must be in [0, 1], got 5"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.warmup_epochs = INFINITY; }), "--warmup-epochs must be in [0, "));
+  CHECK(contains(error_for([](TrainConfig& b) { b.width = 100000; }), "--width must be in [1, 1024], got 100000"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.knn_k = -1; }), "--knn-k must be in [0, 100000] (0: no kNN monitor), got -1"));
+  CHECK(error_for([](TrainConfig& b) { b.threads = max_threads(); }) == "no error");
+  // Images too small for the encoder: refused before the run folder or any step, naming both.
+  {
+    TrainData tiny_images;
+    tiny_images.train = Dataset("3x3 patterns", 1, 3, 3, std::vector<uint8_t>(64 * 9, 100), std::vector<int64_t>(64, 0), 2);
+    const fs::path dir = fresh_dir("tiny_images");
+    const std::string msg = message_of([&] { train(tiny_config(dir), tiny_images, StartMode::New, quiet()); });
+    CHECK(contains(msg, "the images of 3x3 patterns are 3x3 (height x width), too small for the convnet encoder: its 2 "
+                        "max-pools need at least 4x4"));
+    CHECK_FALSE(fs::exists(dir));
+    TrainConfig resnet = tiny_config(dir);  // ResNet-18's strided convolutions take any size
+    resnet.encoder = "resnet18";
+    resnet.max_steps = 1;
+    resnet.knn_k = 0;
+    CHECK(message_of([&] { train(resnet, tiny_images, StartMode::New, quiet()); }) == "no error");
+    fs::remove_all(dir);
+  }
 
   TrainConfig big = tiny_config(fresh_dir("big"));
   big.batch_size = 128;
@@ -798,7 +833,105 @@ Ran run_simclr(const std::string& args, const test::TempDir& scratch) {
   return r;
 }
 
+// Starts `simclr <args>` without waiting for it, its output going to `log`; returns its pid.
+pid_t spawn_simclr(const std::vector<std::string>& args, const std::string& log) {
+  std::vector<std::string> words = {SC_SIMCLR_BIN};
+  words.insert(words.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& w : words) argv.push_back(w.data());
+  argv.push_back(nullptr);
+  posix_spawn_file_actions_t files;
+  posix_spawn_file_actions_init(&files);
+  posix_spawn_file_actions_addopen(&files, 1, log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+  posix_spawn_file_actions_adddup2(&files, 1, 2);
+  pid_t pid = -1;
+  const int failed = posix_spawn(&pid, SC_SIMCLR_BIN, &files, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&files);
+  REQUIRE(failed == 0);
+  return pid;
+}
+
+// Waits until the run's metrics file holds `steps` step records; false if the program ended
+// first (its status is then in *status) or a minute passed.
+bool wait_for_steps(pid_t pid, const fs::path& metrics, int64_t steps, int* status) {
+  for (int tries = 0; tries < 60000; ++tries) {
+    int64_t n = 0;
+    for (const std::string& line : read_lines(metrics)) n += contains(line, "\"type\":\"step\"");
+    if (n >= steps) return true;
+    if (waitpid(pid, status, WNOHANG) == pid) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return false;
+}
+
 }  // namespace
+
+TEST_CASE("simclr: Ctrl-C or SIGTERM saves and exits; --resume then ends bit-identical to an uninterrupted run") {
+  test::TempDir scratch("cli_signal");
+  const fs::path data = scratch.path / "data";
+  fs::create_directories(data);
+  write_idx(patterns(512, 1, "t"), data / "train-images-idx3-ubyte", data / "train-labels-idx1-ubyte");
+  write_idx(patterns(32, 2, "t"), data / "t10k-images-idx3-ubyte", data / "t10k-labels-idx1-ubyte");
+  // 2 epochs of 64 steps. One compute thread and one loader thread everywhere: the runs
+  // compared must differ only in where they were interrupted.
+  const std::vector<std::string> tiny = {"--data", data.string(), "--width", "4", "--projection-dim", "8",
+                                         "--batch-size", "8", "--epochs", "2", "--workers", "1", "--threads", "1",
+                                         "--knn-k", "0", "--log-every", "1000"};
+  auto train_args = [&](const std::string& out) {
+    std::vector<std::string> a = {"train", "--out", out};
+    a.insert(a.end(), tiny.begin(), tiny.end());
+    return a;
+  };
+  const std::string reference = scratch.file("reference");
+  Ran r = run_simclr("train --out '" + reference + "' --data '" + data.string() +
+                         "' --width 4 --projection-dim 8 --batch-size 8 --epochs 2 --workers 1 --threads 1 --knn-k 0 "
+                         "--log-every 1000",
+                     scratch);
+  REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+  const Checkpoint full = load_checkpoint(RunDir(reference).checkpoint());
+  REQUIRE(full.step == 128);
+
+  // Interrupted in epoch 2 (after step 70 of 128), then resumed to the end.
+  auto interrupt_and_resume = [&](const std::string& name, const std::vector<int>& signals) {
+    const std::string run = scratch.file(name);
+    const std::string log = scratch.file(name + ".log");
+    const pid_t pid = spawn_simclr(train_args(run), log);
+    int status = 0;
+    REQUIRE_MESSAGE(wait_for_steps(pid, RunDir(run).metrics(), 70, &status), read_text(log));
+    for (int sig : signals) kill(pid, sig);
+    REQUIRE(waitpid(pid, &status, 0) == pid);
+    const std::string output = read_text(log);
+    CAPTURE(name);
+    CAPTURE(output);
+    if (signals.size() == 1) {
+      // Finished the step, saved, said how to go on, and exited with 128 + the signal.
+      REQUIRE(WIFEXITED(status));
+      CHECK(WEXITSTATUS(status) == 128 + signals[0]);
+      CHECK(contains(output, std::string("interrupted by ") + (signals[0] == SIGINT ? "SIGINT" : "SIGTERM")));
+      CHECK(contains(output, "continue with: simclr train --resume " + run));
+      const int64_t saved = load_checkpoint(RunDir(run).checkpoint()).step;
+      CHECK(saved >= 70);
+      CHECK(saved < 128);  // mid-epoch: epoch 2 ends at step 128
+    } else {
+      // A second signal ends the process at once, by that signal; the epoch-1 checkpoint (or
+      // the one being written, which lands whole or not at all) is still readable.
+      REQUIRE(WIFSIGNALED(status));
+      CHECK((WTERMSIG(status) == SIGINT || WTERMSIG(status) == SIGTERM));
+      CHECK(load_checkpoint(RunDir(run).checkpoint()).step >= 64);
+    }
+    r = run_simclr("train --resume '" + run + "'", scratch);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    const Checkpoint resumed = load_checkpoint(RunDir(run).checkpoint());
+    CHECK(resumed.step == 128);
+    check_same_tensors(resumed.model, full.model);
+    check_same_tensors(resumed.optimizer, full.optimizer);
+    CHECK(read_records(RunDir(run).metrics(), "step").size() == 128);
+  };
+  interrupt_and_resume("sigint", {SIGINT});
+  interrupt_and_resume("sigterm", {SIGTERM});
+  // A second signal: a different one, so the kernel cannot merge the two into one.
+  interrupt_and_resume("twice", {SIGTERM, SIGINT});
+}
 
 TEST_CASE("simclr: the program refuses what would lose or silently change a run, exit 1 with the flag named") {
   test::TempDir scratch("cli");
@@ -863,20 +996,50 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
 
   // Bad flags: exit 1 before any data loads, naming the flag.
   const std::string fresh = "--out '" + scratch.file("fresh") + "' ";
-  for (const auto& [flags, expected] : std::vector<std::pair<std::string, std::string>>{
-           {"--epochs 0", "--epochs must be >= 1, got 0"},
+  for (const auto& [flags_, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"--epochs 0", "--epochs must be in [1, 1000000], got 0"},
+           {"--weight-decay 5", "--weight-decay must be in [0, 1], got 5"},
+           {"--warmup-epochs -1", "--warmup-epochs must be in [0, 1000000], got -1"},
+           {"--temperature inf", "--temperature must be in [0.01, 100] for simclr, got inf"},
            {"--method byol2", "unknown method 'byol2' (known: simclr"},
            {"--temperature 1e-30", "--temperature must be in [0.01, 100] for simclr, got 1e-30"},
            {"--recipe slow", "unknown recipe 'slow' (known: quick, R)"},
-           {"--lr 0", "--lr must be positive, got 0"},
+           {"--lr 0", "--lr must be in (0, 100], got 0"},
            {"--knn-bank -5", "--knn-bank must be >= 0"},
        }) {
+    const std::string flags = flags_;  // a copy: clang 14 cannot capture a structured binding in CAPTURE
     CAPTURE(flags);
     r = train_cmd(fresh + flags);
     CHECK(r.exit_code == 1);
     CHECK(contains(r.output, "error: " ));
     CHECK(contains(r.output, expected));
     CHECK_FALSE(fs::exists(RunDir(scratch.file("fresh")).metrics()));
+  }
+  r = run_simclr("train --threads 1000 " + fresh, scratch);  // --threads 1000 once started 1,907 threads and hung
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "error: --threads must be in [0, " + std::to_string(max_threads()) + "] (0: all cores"));
+  // eval and embed: every flag is checked before the checkpoint loads (here there is none, so a
+  // check that came later would say that instead).
+  const std::string missing = "--run '" + scratch.file("no-such-run") + "' ";
+  for (const auto& [command_, expected] : std::vector<std::pair<std::string, std::string>>{
+           {"eval --epochs -1", "--epochs must be in [0, 1000000] (linear probe epochs; 0: skip the probe), got -1"},
+           {"eval --knn-k -1", "--knn-k must be in [0, 100000] (0: skip kNN), got -1"},
+           {"eval --epochs 0 --knn-k 0", "--epochs 0 and --knn-k 0 leave nothing to measure"},
+           {"eval --train-subset -5", "--train-subset must be >= -1 (-1: as the run, 0: all), got -5"},
+           {"eval --test-subset -2", "--test-subset must be >= -1"},
+           {"eval --threads -1", "--threads must be in [0, "},
+           {"eval --threads 1000", "--threads must be in [0, "},
+           {"eval --device tpu", "--device must be cpu or cuda"},
+           {"embed --subset -1", "embed: --subset must be >= 0 (0: all), got -1"},
+           {"embed --threads 1000", "embed: --threads must be in [0, "},
+           {"embed --split val", "embed: --split must be train or test, got 'val'"},
+       }) {
+    const std::string command = command_;
+    CAPTURE(command);
+    r = run_simclr(command.substr(0, command.find(' ')) + " " + missing + command.substr(command.find(' ') + 1), scratch);
+    CHECK(r.exit_code == 1);
+    CHECK(contains(r.output, "error: "));
+    CHECK(contains(r.output, expected));
   }
   fs::remove_all(run + ".replaced-1");
 }

@@ -39,6 +39,8 @@ kernels::Conv2dShape conv2d_shape(const Tensor& x, const Tensor& weight, const T
   s.stride_h = o.stride_h, s.stride_w = o.stride_w;
   s.pad_h = o.pad_h, s.pad_w = o.pad_w;
   s.dilation_h = o.dilation_h, s.dilation_w = o.dilation_w;
+  detail::check_spatial_sizes(op, {s.H, s.W, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w, s.dilation_h,
+                                   s.dilation_w}, x);
   const int64_t span_h = s.dilation_h * (s.KH - 1) + 1, span_w = s.dilation_w * (s.KW - 1) + 1;
   SC_CHECK(span_h <= s.H + 2 * s.pad_h && span_w <= s.W + 2 * s.pad_w, op, ": the kernel (", span_h, " x ", span_w,
            " with dilation) is larger than the padded input (", s.H + 2 * s.pad_h, " x ", s.W + 2 * s.pad_w,

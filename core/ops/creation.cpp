@@ -47,6 +47,9 @@ Tensor arange(double start, double end, double step, DType dtype) {
   SC_CHECK(step != 0.0, "arange: step must not be zero");
   SC_CHECK(std::isfinite(start) && std::isfinite(end) && std::isfinite(step), "arange: start, end and step must be finite");
   const double count = std::ceil((end - start) / step);
+  // Casting a double beyond int64's range is undefined behaviour, so refuse huge counts first
+  // (empty() would refuse them anyway, as too large to allocate).
+  SC_CHECK(count < 0x1p62, "arange: [", start, ", ", end, ") in steps of ", step, " has too many elements (", count, ")");
   const int64_t n = count > 0 ? static_cast<int64_t>(count) : 0;
   Tensor t = empty({n}, dtype);
   dispatch_all(dtype, "arange", [&]<typename T>() {

@@ -42,6 +42,17 @@ void check_floating(const Tensor& t, const char* op) {
   SC_CHECK(is_floating(t.dtype()), op, ": expected a float32 or float64 tensor, got ", t.describe());
 }
 
+void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what) {
+  SC_CHECK(t.dim() == ndim, op, ": ", what, " must have ", ndim, " dims, got ", t.describe());
+}
+
+void check_spatial_sizes(const char* op, std::initializer_list<int64_t> values, const Tensor& x) {
+  constexpr int64_t limit = int64_t(1) << 31;
+  for (const int64_t v : values)
+    SC_CHECK(v < limit, op, ": image sizes, kernel sizes, strides, padding and dilation must be below 2^31, got ", v,
+             " (input ", x.describe(), ")");
+}
+
 int64_t first_out_of_range(const Tensor& index, int64_t high) {
   const Tensor idx = contiguous(index);
   const int64_t n = idx.numel();

@@ -1,5 +1,6 @@
 #pragma once
 // Helpers shared by the op files (not part of the public API).
+#include <initializer_list>
 #include <string>
 
 #include "core/ops.h"
@@ -18,6 +19,13 @@ void check_defined(const Tensor& t, const char* op, const char* what);
 void check_same_dtype_device(const Tensor& a, const Tensor& b, const char* op);
 // Throws naming `op` unless t is float32 or float64.
 void check_floating(const Tensor& t, const char* op);
+// Throws naming `op` unless t has the given number of dims.
+void check_dim(const Tensor& t, int64_t ndim, const char* op, const char* what);
+// Throws naming `op` unless every value is below 2^31. Convolution and pooling compute
+// sizes such as H + 2 * pad and dilation * (KH - 1) + 1 from these; with every term below
+// 2^31 that arithmetic cannot overflow int64 (undefined behaviour, and a wrapped size could
+// pass the checks that follow). No real image or kernel comes near the bound.
+void check_spatial_sizes(const char* op, std::initializer_list<int64_t> values, const Tensor& x);
 // The position of the first value of the 1-D int64 tensor `index` outside [0, high), or -1.
 // On the GPU the search runs there and only the answer comes back (no copy of the index).
 int64_t first_out_of_range(const Tensor& index, int64_t high);

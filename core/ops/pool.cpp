@@ -30,6 +30,7 @@ kernels::Pool2dShape pool_shape(const Tensor& x, const Pool2dOptions& o, const c
   s.KH = o.kernel_h, s.KW = o.kernel_w;
   s.stride_h = o.stride_h, s.stride_w = o.stride_w;
   s.pad_h = o.pad_h, s.pad_w = o.pad_w;
+  detail::check_spatial_sizes(op, {s.H, s.W, s.KH, s.KW, s.stride_h, s.stride_w, s.pad_h, s.pad_w}, x);
   const int64_t room_h = s.H + 2 * s.pad_h - s.KH, room_w = s.W + 2 * s.pad_w - s.KW;
   s.OH = room_h < 0 ? 0 : room_h / s.stride_h + 1;
   s.OW = room_w < 0 ? 0 : room_w / s.stride_w + 1;

@@ -137,8 +137,10 @@ Tensor narrow(const Tensor& x, int64_t dim, int64_t start, int64_t length) {
   dim = normalize_dim(dim, x.dim(), "narrow");
   const int64_t n = x.shape()[dim];
   if (start < 0) start += n;
-  SC_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, "narrow: elements ", start, "..", start + length,
-           " are out of range for dim ", dim, " of ", x.describe());
+  // The message shows start and length, not start + length: with a huge length the sum would
+  // overflow int64 (undefined behaviour) while building the very error that reports it.
+  SC_CHECK(start >= 0 && start <= n && length >= 0 && length <= n - start, "narrow: start ", start, " and length ",
+           length, " are out of range for dim ", dim, " (size ", n, ") of ", x.describe());
   Shape shape = x.shape();
   shape[dim] = length;
   Tensor out = make_view(x, shape, x.strides(), x.offset() + start * x.strides()[dim]);

@@ -63,10 +63,16 @@ size_t ByteReader::read(uint8_t* dst, size_t n) {
 }
 
 std::vector<uint8_t> ByteReader::read_up_to(size_t n) {
+  // The buffer doubles from 64 KiB as data keeps coming: a small file costs a small buffer
+  // (fixed 16 MiB steps zero-filled 16 MiB for every small image of an image folder), a large
+  // one a few reallocations, and a header that claims more data than the file holds still
+  // never makes us allocate more than about twice what the file really has.
   std::vector<uint8_t> out;
+  size_t step = size_t{64} << 10;
   while (out.size() < n) {
     const size_t old = out.size();
-    const size_t want = std::min(n - old, kChunkBytes * 16);
+    const size_t want = std::min(n - old, step);
+    step = std::min(step * 2, kChunkBytes * 64);
     out.resize(old + want);
     const size_t got = read(out.data() + old, want);
     out.resize(old + got);
@@ -76,7 +82,7 @@ std::vector<uint8_t> ByteReader::read_up_to(size_t n) {
 }
 
 uint64_t ByteReader::count_remaining() {
-  std::vector<uint8_t> scratch(kChunkBytes);
+  std::vector<uint8_t> scratch(size_t{64} << 10);  // usually nothing is left: keep this small
   uint64_t total = 0;
   for (;;) {
     const size_t got = read(scratch.data(), scratch.size());

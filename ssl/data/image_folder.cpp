@@ -1,14 +1,12 @@
 #include "ssl/data/image_folder.h"
 
-#include <stb_image.h>
-
 #include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <memory>
 
 #include "base/error.h"
 #include "ssl/data/byte_reader.h"
+#include "ssl/data/image_decode.h"
 
 namespace fs = std::filesystem;
 
@@ -34,10 +32,6 @@ std::vector<fs::path> sorted_entries(const fs::path& dir, bool want_dirs) {
   return out;
 }
 
-struct StbFree {
-  void operator()(stbi_uc* p) const { stbi_image_free(p); }
-};
-
 }  // namespace
 
 Dataset load_image_folder(const std::string& root, int channels, ImageFolderInfo* info) {
@@ -61,23 +55,19 @@ Dataset load_image_folder(const std::string& root, int channels, ImageFolderInfo
       // Read the bytes ourselves (so a missing or unreadable file names itself), then decode.
       ByteReader in(path);
       const std::vector<uint8_t> bytes = in.read_up_to(kMaxDataFileBytes);
-      SC_CHECK(!bytes.empty(), "image file ", path, " is empty");
-      SC_CHECK(bytes.size() <= static_cast<size_t>(INT32_MAX), "image file ", path, " is too large for stb_image");
-      int w = 0, h = 0, file_channels = 0;
-      std::unique_ptr<stbi_uc, StbFree> decoded(
-          stbi_load_from_memory(bytes.data(), static_cast<int>(bytes.size()), &w, &h, &file_channels, channels));
-      SC_CHECK(decoded != nullptr, "cannot decode image file ", path, ": ", stbi_failure_reason());
+      const DecodedImage image = decode_image(bytes, channels, path);
+      const int w = image.width, h = image.height;
       if (first_file.empty()) {
         width = w, height = h, first_file = path;
       }
       SC_CHECK(w == width && h == height, "image folder ", root, ": ", path, " is ", w, "x", h, " (width x height) but ",
                first_file, " is ", width, "x", height, "; all images must share one size");
-      // stb gives interleaved HWC; the dataset keeps CHW.
+      // decode_image gives interleaved HWC; the dataset keeps CHW.
       const size_t plane = static_cast<size_t>(w) * h;
       const size_t base = pixels.size();
       pixels.resize(base + plane * channels);
       for (size_t p = 0; p < plane; ++p)
-        for (int c = 0; c < channels; ++c) pixels[base + c * plane + p] = decoded.get()[p * channels + c];
+        for (int c = 0; c < channels; ++c) pixels[base + c * plane + p] = image.pixels[p * channels + c];
       labels.push_back(static_cast<int64_t>(label));
       local.files.push_back(path);
     }
