@@ -149,11 +149,12 @@ TEST_CASE("onnx: the exported graph of a ConvNet and a ResNet-18 computes the en
     // The weights are the state_dict's, by name and value, less num_batches_tracked.
     size_t expected = 0;
     std::map<std::string, Tensor> weights(graph.initializers.begin(), graph.initializers.end());
-    for (const auto& [name, tensor] : method->encoder().state_dict()) {
+    for (const auto& entry : method->encoder().state_dict()) {  // not [name, tensor]: clang 14 and *_MESSAGE
+      const std::string& name = entry.first;
       if (contains(name, "num_batches_tracked")) continue;
       ++expected;
       REQUIRE_MESSAGE(weights.count(name), name);
-      CHECK(max_abs_diff(weights.at(name), tensor) == 0.0);
+      CHECK(max_abs_diff(weights.at(name), entry.second) == 0.0);
     }
     CHECK(graph.initializers.size() == expected);
 

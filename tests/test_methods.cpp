@@ -83,15 +83,17 @@ TEST_CASE("methods: loss, gradients and three training steps match PyTorch (floa
       expect_close(method + " loss", out.loss.reshape({1}), g.get(method + "/loss0"));
       out.loss.backward();
       int64_t compared = 0;
-      for (const auto& [name, p] : m->trainable_parameters()) {
-        REQUIRE_MESSAGE(p.grad().defined(), name);
-        expect_close(method + " grad " + name, p.grad(), g.get(method + "/grad/" + name));
+      // (entry.first, not a structured binding: clang 14 cannot capture one in *_MESSAGE.)
+      for (const auto& entry : m->trainable_parameters()) {
+        const std::string& name = entry.first;
+        REQUIRE_MESSAGE(entry.second.grad().defined(), name);
+        expect_close(method + " grad " + name, entry.second.grad(), g.get(method + "/grad/" + name));
         ++compared;
       }
       CHECK(compared == static_cast<int64_t>(stored(g, method, "grad").size()));
       // The target networks are not trained: no gradient reaches them.
-      for (const auto& [name, p] : m->named_parameters())
-        if (name.rfind("target_", 0) == 0) CHECK_MESSAGE(!p.grad().defined(), name);
+      for (const auto& entry : m->named_parameters())
+        if (entry.first.rfind("target_", 0) == 0) CHECK_MESSAGE(!entry.second.grad().defined(), entry.first);
     }
     // Three steps of the real train_step.
     {
