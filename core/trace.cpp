@@ -1,5 +1,6 @@
 #include "core/trace.h"
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
 #include <exception>

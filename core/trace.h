@@ -17,10 +17,10 @@
 // On CUDA, kernels run asynchronously: the time is the launch, not the kernel, unless
 // SC_CUDA_SYNC=1 makes every launch wait.
 //
-// Every op in core/ops.h opens a trace::OpScope first thing (creation functions such as empty
-// and zeros do not: they only allocate). The same scopes feed the profiler (core/profiler.h):
-// with profiler::time_ops() on, each outermost op adds its time to a row of its name.
-#include <atomic>
+// Every op in core/ops.h opens a trace::OpScope first thing. Creation functions (empty, zeros,
+// from_vector ...) do not, since they only allocate, but the fill_ inside zeros() and ones()
+// does. The same scopes feed the profiler (core/profiler.h): with profiler::time_ops() on,
+// each outermost op adds its time to a row of its name.
 #include <chrono>
 #include <ostream>
 #include <string>
