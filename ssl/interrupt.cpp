@@ -33,7 +33,7 @@ InterruptScope::InterruptScope() {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;  // reads and writes in progress carry on instead of failing with EINTR
   // A signal the program was started with ignored stays ignored: that is how a shell keeps
-  // Ctrl-C away from a background job (`simclr train ... &`) or nohup away from SIGHUP.
+  // Ctrl-C away from a background job (`simclr train ... &` in a script).
   for (auto [sig, previous] : {std::pair{SIGINT, &g_previous_int}, std::pair{SIGTERM, &g_previous_term}}) {
     sigaction(sig, nullptr, previous);
     if (previous->sa_handler != SIG_IGN) sigaction(sig, &action, nullptr);

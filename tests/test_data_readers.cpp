@@ -200,6 +200,10 @@ TEST_CASE("data: every corrupt IDX file gives an error naming the file and the p
     // 1e11 bytes: no overflow, but far more than any real IDX file; refused before reading.
     names(images_error(idx_bytes(0x803, {100000, 1000, 1000}, pixels)), "describe 100000000000 bytes, more than the");
     names(images_error(idx_bytes(0x803, {5, 0, 4}, {})), "has a zero dimension in its header (5 x 0 x 4)");
+    // Two 16384 x 16384 images: 512 MiB of data fit in a 4 MB .gz and once took 7.3 GB to
+    // train on. Each image is over the 64 Mpixel limit: refused before any data is read.
+    names(images_error(idx_bytes(0x803, {2, 16384, 16384}, {})),
+          "its items are 16384 x 16384, more than the limit of 67108864 bytes (pixels) per item");
   }
   SUBCASE("image and label counts disagree") {
     write_bytes(bad, idx_bytes(0x801, {4}, {0, 1, 2, 3}));
@@ -444,4 +448,6 @@ TEST_CASE("data: Dataset checks its own consistency") {
   CHECK(contains(message_of([] { Dataset("d", 1, 2, 2, std::vector<uint8_t>(8), {0, 2}, 2); }),
                  "dataset d: label 2 of image 1 is outside [0, 2)"));
   CHECK(contains(message_of([] { Dataset("d", 0, 2, 2, {}, {}, 2); }), "image size must be positive"));
+  CHECK(contains(message_of([] { Dataset("d", 1, 16384, 16384, {}, {}, 2); }),
+                 "dataset d: images of 16384x16384 (height x width) are more than the limit of 67108864 pixels"));
 }

@@ -15,6 +15,8 @@ Dataset::Dataset(std::string name, int64_t channels, int64_t height, int64_t wid
       labels_(std::move(labels)) {
   SC_CHECK(channels_ > 0 && height_ > 0 && width_ > 0, "dataset ", name_, ": image size must be positive, got ", channels_, "x",
            height_, "x", width_);
+  SC_CHECK(height_ * width_ <= kMaxImagePixels, "dataset ", name_, ": images of ", height_, "x", width_,
+           " (height x width) are more than the limit of ", kMaxImagePixels, " pixels");
   SC_CHECK(num_classes_ > 0, "dataset ", name_, ": num_classes must be positive, got ", num_classes_);
   const auto expected = static_cast<uint64_t>(labels_.size()) * static_cast<uint64_t>(image_numel());
   SC_CHECK(pixels_.size() == expected, "dataset ", name_, ": ", labels_.size(), " labels need ", expected,

@@ -15,6 +15,11 @@
 
 namespace sc::ssl {
 
+// The largest image any reader accepts: 64 Mpixel (8192 x 8192). A file header of a few
+// bytes can declare billions of pixels; the readers refuse such a size before they read or
+// decode anything (a 4 MB .gz once declared two 16384 x 16384 images and took 7.3 GB).
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+
 class Dataset {
  public:
   Dataset() = default;

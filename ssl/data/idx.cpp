@@ -29,7 +29,7 @@ std::string dims_str(const std::vector<uint32_t>& dims) {
 
 }  // namespace
 
-IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
+IdxArray read_idx(const std::string& path, uint32_t expected_magic, uint64_t max_item_bytes) {
   ByteReader in(path);
   uint8_t head[4];
   SC_CHECK(in.read(head, 4) == 4, "IDX file ", path, " is truncated: shorter than its 4-byte magic number");
@@ -53,6 +53,9 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
     SC_CHECK(!__builtin_mul_overflow(payload, uint64_t{dim}, &payload), "IDX file ", path, ": header dimensions ",
              dims_str(out.dims), " overflow 64 bits when multiplied");
   }
+  SC_CHECK(max_item_bytes == 0 || payload / out.dims[0] <= max_item_bytes, "IDX file ", path, ": its items are ",
+           dims_str(std::vector<uint32_t>(out.dims.begin() + 1, out.dims.end())), ", more than the limit of ",
+           max_item_bytes, " bytes (pixels) per item");
   SC_CHECK(payload <= kMaxDataFileBytes, "IDX file ", path, ": header dimensions ", dims_str(out.dims), " describe ",
            payload, " bytes, more than the ", kMaxDataFileBytes, "-byte limit (a corrupt header?)");
 
@@ -68,7 +71,7 @@ IdxArray read_idx(const std::string& path, uint32_t expected_magic) {
 Dataset load_idx(const std::string& images_path, const std::string& labels_path, int64_t num_classes,
                  const std::string& name) {
   SC_CHECK(num_classes > 0 && num_classes <= 256, "load_idx: num_classes must be in [1, 256], got ", num_classes);
-  IdxArray images = read_idx(images_path, 0x00000803);
+  IdxArray images = read_idx(images_path, 0x00000803, kMaxImagePixels);
   IdxArray labels = read_idx(labels_path, 0x00000801);
   SC_CHECK(images.dims[0] == labels.dims[0], "IDX count mismatch: ", images_path, " holds ", images.dims[0], " images but ",
            labels_path, " holds ", labels.dims[0], " labels");

@@ -22,7 +22,9 @@ struct IdxArray {
   std::vector<uint32_t> dims;
   std::vector<uint8_t> data;
 };
-IdxArray read_idx(const std::string& path, uint32_t expected_magic);
+// `max_item_bytes` > 0 also bounds one item (the product of the dims after the first), checked
+// before any data is read: load_idx passes kMaxImagePixels for the images file.
+IdxArray read_idx(const std::string& path, uint32_t expected_magic, uint64_t max_item_bytes = 0);
 
 // An images file [count, rows, cols] and a labels file [count] of the same count, every
 // label in [0, num_classes). One channel. `name` labels the dataset in messages.

@@ -29,8 +29,10 @@ void check_pixels(int64_t width, int64_t height, const std::string& path) {
 }
 
 // ---- PNG: libpng ---------------------------------------------------------------------
-// libpng, like libjpeg, reports errors by longjmp (png_jmpbuf); the same rule holds: the
-// setjmp sits in a function whose C++ objects all exist before it and outlive the jump.
+// libpng reports an error through a callback that must not return: it longjmps back to the
+// setjmp in decode_png_native. A longjmp is only safe when no C++ object with a destructor
+// lives in the frames it skips, so that function takes its C++ objects (output, rows, error)
+// from its caller: they exist before the setjmp and outlive the jump.
 
 struct PngInput {
   const std::vector<uint8_t>* bytes;
@@ -114,16 +116,14 @@ DecodedImage decode_png(const std::vector<uint8_t>& bytes, int channels, const s
   bool too_large = false;
   const int file_channels = decode_png_native(bytes, out, rows, error, too_large);
   if (too_large) check_pixels(out.width, out.height, path);
-  SC_CHECK(file_channels > 0, "cannot decode image file ", path, ": corrupt PNG: ", error);
+  SC_CHECK(file_channels > 0, "cannot decode image file ", path, " as PNG: ", error);
   if (file_channels != channels) out.pixels = convert_channels(out.pixels, file_channels, channels);
   return out;
 }
 
 // ---- JPEG: libjpeg -------------------------------------------------------------------
-// libjpeg reports errors through a callback that must not return; the usual answer is
-// longjmp back to a setjmp. That is only safe when no C++ object with a destructor lives in
-// the frames it skips, so the setjmp sits in decode_jpeg_into, whose C++ objects (the output
-// vector) are all created before it and outlive the jump.
+// The same arrangement as for PNG: libjpeg's error callback longjmps back to the setjmp in
+// decode_jpeg_into, whose C++ objects (the output) come from its caller.
 
 struct JpegErrors {
   jpeg_error_mgr mgr;  // first, so libjpeg's pointer to it is a pointer to the whole struct
@@ -186,7 +186,7 @@ DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const
   SC_CHECK(is_jpeg(bytes), "cannot decode image file ", path, ": not a PNG or JPEG file (by its first bytes)");
   DecodedImage out;
   const std::string error = decode_jpeg_into(bytes, channels, out, path);
-  SC_CHECK(error.empty(), "cannot decode image file ", path, ": corrupt JPEG: ", error);
+  SC_CHECK(error.empty(), "cannot decode image file ", path, " as JPEG: ", error);
   return out;
 }
 

@@ -10,15 +10,14 @@
 #include <string>
 #include <vector>
 
+#include "ssl/data/dataset.h"  // kMaxImagePixels: larger images are refused before decoding
+
 namespace sc::ssl {
 
 struct DecodedImage {
   int width = 0, height = 0;
   std::vector<uint8_t> pixels;  // HWC, interleaved, `channels` values per pixel
 };
-
-// Refused before decoding: a header of a few bytes can declare billions of pixels.
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;  // 64 Mpixel, e.g. 8192 x 8192
 
 // channels 1: gray (colour images give their luma), 3: RGB (gray is replicated). Alpha is
 // dropped. 16-bit PNGs keep their high byte.
