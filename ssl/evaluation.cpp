@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <exception>
 #include <numeric>
 #include <utility>
 
@@ -86,46 +87,60 @@ KnnResult knn_evaluate(const Tensor& train_features, const Tensor& train_labels,
   double* votes = result.class_votes.data<double>();
   int64_t correct = 0;
 
-  for (int64_t start = 0; start < n_test; start += options.chunk_size) {
-    const int64_t rows = std::min(options.chunk_size, n_test - start);
-    const Tensor similarities = matmul(test_n.narrow(0, start, rows).contiguous(), train_t).contiguous();
-    const float* sim = similarities.data<float>();
+  // The threads share out whole chunks: each computes its chunk's similarity block with a
+  // matmul that runs on the calling thread (nested OpenMP regions get one thread), then picks
+  // the neighbours of its rows. So nothing waits for another thread until the end; with the
+  // threads inside each matmul instead, a busy machine made every chunk wait for a
+  // descheduled thread. Every row is handled the same way whichever thread takes it.
+  const int64_t chunks = (n_test + options.chunk_size - 1) / options.chunk_size;
+  std::exception_ptr error;
 #pragma omp parallel reduction(+ : correct)
-    {
-      // (similarity, training index) of the k best so far, as a heap whose top is the worst.
-      std::vector<std::pair<float, int64_t>> best;
-      best.reserve(static_cast<size_t>(k));
-      // "a ranks before b": higher similarity, and the lower index among equal similarities,
-      // so the neighbours chosen do not depend on the scan or the thread.
-      auto ranks_before = [](const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
-        return a.first > b.first || (a.first == b.first && a.second < b.second);
-      };
-#pragma omp for schedule(static)
-      for (int64_t r = 0; r < rows; ++r) {
-        const float* row = sim + r * n_train;
-        // One pass with a bounded heap: most rows fail the comparison with the current k-th
-        // best at once, so this costs about one compare per training row.
-        best.clear();
-        for (int64_t j = 0; j < n_train; ++j) {
-          if (static_cast<int64_t>(best.size()) < k) {
-            best.emplace_back(row[j], j);
-            std::push_heap(best.begin(), best.end(), ranks_before);
-          } else if (row[j] > best.front().first) {  // equal similarity: the earlier index stays
-            std::pop_heap(best.begin(), best.end(), ranks_before);
-            best.back() = {row[j], j};
-            std::push_heap(best.begin(), best.end(), ranks_before);
+  {
+    // (similarity, training index) of the k best so far, as a heap whose top is the worst.
+    std::vector<std::pair<float, int64_t>> best;
+    best.reserve(static_cast<size_t>(k));
+    // "a ranks before b": higher similarity, and the lower index among equal similarities,
+    // so the neighbours chosen do not depend on the scan or the thread.
+    auto ranks_before = [](const std::pair<float, int64_t>& a, const std::pair<float, int64_t>& b) {
+      return a.first > b.first || (a.first == b.first && a.second < b.second);
+    };
+#pragma omp for schedule(dynamic, 1)
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
+      try {
+        const int64_t start = chunk * options.chunk_size;
+        const int64_t rows = std::min(options.chunk_size, n_test - start);
+        const Tensor similarities = matmul(test_n.narrow(0, start, rows).contiguous(), train_t).contiguous();
+        const float* sim = similarities.data<float>();
+        for (int64_t r = 0; r < rows; ++r) {
+          const float* row = sim + r * n_train;
+          // One pass with a bounded heap: most rows fail the comparison with the current k-th
+          // best at once, so this costs about one compare per training row.
+          best.clear();
+          for (int64_t j = 0; j < n_train; ++j) {
+            if (static_cast<int64_t>(best.size()) < k) {
+              best.emplace_back(row[j], j);
+              std::push_heap(best.begin(), best.end(), ranks_before);
+            } else if (row[j] > best.front().first) {  // equal similarity: the earlier index stays
+              std::pop_heap(best.begin(), best.end(), ranks_before);
+              best.back() = {row[j], j};
+              std::push_heap(best.begin(), best.end(), ranks_before);
+            }
           }
+          std::sort(best.begin(), best.end(), ranks_before);  // a fixed summation order
+          double* row_votes = votes + (start + r) * num_classes;
+          for (const auto& [similarity, index] : best)
+            row_votes[train_y[index]] += std::exp(static_cast<double>(similarity) / options.temperature);
+          const int64_t predicted = std::max_element(row_votes, row_votes + num_classes) - row_votes;
+          predictions[start + r] = predicted;
+          if (predicted == test_y[start + r]) ++correct;
         }
-        std::sort(best.begin(), best.end(), ranks_before);  // a fixed summation order
-        double* row_votes = votes + (start + r) * num_classes;
-        for (const auto& [similarity, index] : best)
-          row_votes[train_y[index]] += std::exp(static_cast<double>(similarity) / options.temperature);
-        const int64_t predicted = std::max_element(row_votes, row_votes + num_classes) - row_votes;
-        predictions[start + r] = predicted;
-        if (predicted == test_y[start + r]) ++correct;
+      } catch (...) {  // an exception must not leave the parallel region
+#pragma omp critical(sc_knn_error)
+        if (!error) error = std::current_exception();
       }
     }
   }
+  if (error) std::rethrow_exception(error);
   result.accuracy = n_test > 0 ? static_cast<double>(correct) / static_cast<double>(n_test) : 0.0;
   return result;
 }

@@ -73,6 +73,13 @@ struct EvalFiles {
 // the run directory `run` (when `run` is a .ckpt file: in the folder holding it).
 EvalFiles write_eval_files(const EvalReport& report, const std::string& run);
 
+// The encoder features encode_dataset computes (unaugmented, dataset order, eval mode, no
+// gradients: float32 [N, D] on the CPU), the same bits, but with the CPU threads sharing out
+// whole batches of images instead of splitting every op, which keeps them busy on a loaded
+// machine. What `simclr eval` and `simclr embed` use; a CUDA model goes to encode_dataset.
+// The model's training mode is restored afterwards.
+Tensor encode_features(Method& method, const Dataset& dataset);
+
 // Features of the raw images: float32 [N, C*H*W] in [0, 1].
 Tensor raw_pixel_features(const Dataset& dataset);
 

@@ -107,7 +107,7 @@ TEST_CASE("ssl: kNN weighted vote worked out by hand") {
   CHECK(knn_evaluate(train2, train_y, q2, query_y, three).predictions.to_vector<int64_t>()[0] == 1);
 }
 
-TEST_CASE("ssl: kNN chunk size does not change the result") {
+TEST_CASE("ssl: kNN chunk size and thread count do not change the result") {
   Generator gen(2);
   const Labelled train = clusters(600, 16, 5, 1.0, 2.0, 11, gen);  // noisy: accuracy well below 1
   const Labelled test = clusters(101, 16, 5, 1.0, 2.0, 11, gen);
@@ -126,6 +126,17 @@ TEST_CASE("ssl: kNN chunk size does not change the result") {
     const std::vector<double> a = r.class_votes.to_vector<double>(), b = whole.class_votes.to_vector<double>();
     for (size_t i = 0; i < a.size(); ++i) REQUIRE(a[i] == doctest::Approx(b[i]).epsilon(1e-5));
   }
+  // The threads share out whole chunks and each chunk is computed on one thread, so the
+  // thread count does not change a bit (7 rows per chunk: 15 chunks to share).
+  options.chunk_size = 7;
+  const int before = num_threads();
+  set_num_threads(1);
+  const KnnResult one = knn_evaluate(train.features, train.labels, test.features, test.labels, options);
+  set_num_threads(3);
+  const KnnResult three = knn_evaluate(train.features, train.labels, test.features, test.labels, options);
+  set_num_threads(before);
+  CHECK(one.predictions.to_vector<int64_t>() == three.predictions.to_vector<int64_t>());
+  CHECK(one.class_votes.to_vector<double>() == three.class_votes.to_vector<double>());
 }
 
 TEST_CASE("ssl: kNN input errors") {
