@@ -6,10 +6,12 @@
 #
 #   base/      error, device, dtype: the leaf headers every layer needs
 #   kernels/   raw compute over pointers           may include base
-#   core/      Tensor, autograd, ops               may include base, kernels
-#   nn/        modules, optimizers                 may include base, core
+#   dist/      the communicator (MPI, NCCL) over   may include base, kernels
+#              raw buffers: knows no Tensor, no SSL
+#   core/      Tensor, autograd, ops               may include base, kernels, dist
+#   nn/        modules, optimizers                 may include base, core, dist
 #   augment/   image transforms                    may include base, core
-#   ssl/       data, methods, trainer, CLI         may include base, core, nn, augment
+#   ssl/       data, methods, trainer, CLI         may include base, core, nn, augment, dist
 # tests/, bench/ and examples/ sit on top and may include anything.
 if(NOT SOURCE_DIR)
   message(FATAL_ERROR "check_layers.cmake: pass -DSOURCE_DIR=<repository root>")
@@ -17,11 +19,12 @@ endif()
 
 set(allowed_base base)
 set(allowed_kernels base kernels)
-set(allowed_core base kernels core)
-set(allowed_nn base core nn)
+set(allowed_dist base kernels dist)
+set(allowed_core base kernels dist core)
+set(allowed_nn base dist core nn)
 set(allowed_augment base core augment)
-set(allowed_ssl base core nn augment ssl)
-set(layers base kernels core nn augment ssl)
+set(allowed_ssl base dist core nn augment ssl)
+set(layers base kernels dist core nn augment ssl)
 
 set(violations 0)
 set(checked 0)

@@ -20,12 +20,13 @@ install(TARGETS sc_core sc_nn sc_augment sc_ssl sc_stb EXPORT simclrTargets
         ARCHIVE DESTINATION ${CMAKE_INSTALL_LIBDIR}
         LIBRARY DESTINATION ${CMAKE_INSTALL_LIBDIR})
 install(TARGETS simclr RUNTIME DESTINATION ${CMAKE_INSTALL_BINDIR})
-install(DIRECTORY base core kernels nn augment ssl DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simclr
+install(DIRECTORY base dist core kernels nn augment ssl DESTINATION ${CMAKE_INSTALL_INCLUDEDIR}/simclr
         FILES_MATCHING PATTERN "*.h")
 install(EXPORT simclrTargets NAMESPACE simclr:: DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/simclr)
 
 set(SC_CONFIG_WITH_CUDA ${SC_WITH_CUDA})
 set(SC_CONFIG_WITH_ONNX ${SC_WITH_ONNX})
+set(SC_CONFIG_WITH_MPI ${SC_WITH_MPI})
 configure_package_config_file(cmake/simclrConfig.cmake.in ${CMAKE_CURRENT_BINARY_DIR}/simclrConfig.cmake
                               INSTALL_DESTINATION ${CMAKE_INSTALL_LIBDIR}/cmake/simclr)
 write_basic_package_version_file(${CMAKE_CURRENT_BINARY_DIR}/simclrConfigVersion.cmake
@@ -35,6 +36,11 @@ install(FILES ${CMAKE_CURRENT_BINARY_DIR}/simclrConfig.cmake ${CMAKE_CURRENT_BIN
 
 # pkg-config: the same libraries in link order, and the flags a compiler needs.
 set(SC_PC_LIBS "-lsimclr_ssl -lsimclr_augment -lsimclr_nn -lsimclr_core ${SC_STB_LIBRARY} -lpng -ljpeg -lz -fopenmp")
+if(SC_WITH_MPI)
+  foreach(_lib ${MPI_CXX_LIBRARIES})
+    string(APPEND SC_PC_LIBS " ${_lib}")
+  endforeach()
+endif()
 if(SC_WITH_CUDA)
   string(APPEND SC_PC_LIBS " -L${CUDAToolkit_LIBRARY_DIR} -lcudart -lcublas ${SC_CUDNN_LIBRARY}")
 endif()

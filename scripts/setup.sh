@@ -2,6 +2,7 @@
 # Installs what simclr.cpp needs on a fresh Debian machine (when missing), then
 # configures and builds. Used by scripts/test.sh and scripts/run.sh.
 #   BUILD_DIR (default: build)   SC_CUDA (AUTO|ON|OFF, default AUTO)   SC_ONNX (AUTO|ON|OFF, default AUTO)
+#   SC_MPI (AUTO|ON|OFF, default AUTO)
 #   JOBS (default: nproc)
 #   EXTRA_PACKAGES: more Debian packages a caller needs (scripts/run.sh: gnuplot-nox for its plots;
 #   scripts/build_sanitized.sh: clang, ...)
@@ -10,7 +11,8 @@ cd "$(dirname "$0")/.."
 
 packages=(cmake make g++ libeigen3-dev doctest-dev libbenchmark-dev zlib1g-dev libpng-dev libjpeg-dev libstb-dev
           libcli11-dev nlohmann-json3-dev dataset-fashion-mnist
-          libonnx-dev libprotobuf-dev)  # the last two: `simclr export --format onnx` (SC_ONNX, cmake/onnx.cmake)
+          libonnx-dev libprotobuf-dev  # these two: `simclr export --format onnx` (SC_ONNX, cmake/onnx.cmake)
+          libopenmpi-dev openmpi-bin)  # these two: data-parallel training and its tests (SC_MPI, cmake/mpi.cmake)
 read -r -a extra <<< "${EXTRA_PACKAGES:-}"
 packages+=("${extra[@]}")
 missing=()
@@ -33,6 +35,6 @@ fi
 BUILD_DIR=${BUILD_DIR:-build}
 JOBS=${JOBS:-$(nproc)}
 echo "== configuring ($BUILD_DIR)"
-cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSC_CUDA="${SC_CUDA:-AUTO}" -DSC_ONNX="${SC_ONNX:-AUTO}" ${CMAKE_ARGS:-}
+cmake -S . -B "$BUILD_DIR" -DCMAKE_BUILD_TYPE=Release -DSC_CUDA="${SC_CUDA:-AUTO}" -DSC_ONNX="${SC_ONNX:-AUTO}" -DSC_MPI="${SC_MPI:-AUTO}" ${CMAKE_ARGS:-}
 echo "== building with $JOBS jobs"
 cmake --build "$BUILD_DIR" -j "$JOBS" ${BUILD_TARGETS:+--target $BUILD_TARGETS}
