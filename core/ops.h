@@ -10,6 +10,7 @@
 #include "core/autograd.h"
 #include "core/generator.h"
 #include "core/tensor.h"
+#include "dist/communicator.h"
 
 namespace sc {
 
@@ -160,6 +161,31 @@ Tensor global_avg_pool2d(const Tensor& x);
 // (the unbiased variance goes into running_var, as PyTorch).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+
+// ---- collectives between ranks (core/ops/distributed.cpp) -----------------------
+// The Tensor side of the communicator (dist/communicator.h). Every rank of `comm` must call
+// the same op at the same point with tensors of one shape, dtype and device.
+//
+// all_gather: every rank's x stacked along dim 0, in rank order: x [n, ...] -> [world * n, ...].
+// A shape that differs between ranks is refused on every rank, naming both shapes. Its
+// gradient is for a loss computed on every rank: the backward sums the incoming gradient
+// over the ranks, then hands each rank its own rows. So when every rank computes the same
+// loss L from the gathered tensor, each rank receives world * dL/dx, and the trainer's average
+// of the parameter gradients over the ranks gives exactly dL/dtheta (the convention of
+// every op here: a rank's gradients are its share of the sum over the ranks' losses).
+Tensor all_gather(const Tensor& x, dist::Communicator& comm);
+// In place, recording no autograd: x = the sum of every rank's x; x = root's x.
+void all_reduce_sum_(Tensor& x, dist::Communicator& comm);
+void broadcast_(Tensor& x, dist::Communicator& comm, int root = 0);
+// Synchronised batch norm: batch_norm whose training statistics (mean, biased variance,
+// count) cover the rows of every rank, summed in double; the backward all-reduces the two
+// per-channel sums it needs (sum dy, sum dy * xhat). It runs the fused batch_norm kernels
+// (evaluation forward with the global statistics, evaluation backward plus the correction),
+// so it works on every device the communicator does. With a world of one rank it equals
+// batch_norm; in evaluation mode it is batch_norm.
+Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps,
+                       dist::Communicator& comm);
 
 // ---- softmax family and losses (core/ops/softmax.cpp) --------------------------
 Tensor softmax(const Tensor& x, int64_t dim);

@@ -16,7 +16,7 @@ TEST_CASE("registry: every differentiable op has a gradient-checked case") {
       "sum", "mean", "max", "var", "matmul", "concat", "stack", "index_select",
       "reshape", "transpose", "permute", "narrow", "expand", "squeeze", "unsqueeze",
       "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "batch_norm",
-      "softmax", "log_softmax", "cross_entropy", "normalize", "nt_xent"};
+      "softmax", "log_softmax", "cross_entropy", "normalize", "nt_xent", "all_gather", "sync_batch_norm"};
   std::set<std::string> covered;
   for (const OpCase& c : op_registry())
     if (!c.grad_inputs.empty()) covered.insert(c.op);
