@@ -119,7 +119,20 @@ Tensor BatchNorm::forward(const Tensor& x) {
     NoGradGuard no_grad;  // the counter is state, not part of the graph
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
+  if (sync_ && is_training())
+    return sync_batch_norm(x, weight, bias, running_mean, running_var, true, momentum_, eps_, *sync_);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
+}
+
+int64_t set_sync_batch_norm(Module& root, const dist::CommunicatorPtr& comm) {
+  int64_t count = 0;
+  for (const auto& [name, module] : root.named_modules()) {
+    if (auto* bn = dynamic_cast<BatchNorm*>(module)) {
+      bn->set_sync(comm);
+      ++count;
+    }
+  }
+  return count;
 }
 
 // ---- pooling, flatten -------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "nn/module.h"
 
 namespace sc::nn {
@@ -61,6 +62,11 @@ class BatchNorm : public Module {
   void set_momentum(double momentum);
   void reset_running_stats();
   double eps() const { return eps_; }
+  // Synchronised batch norm: with a communicator, training statistics cover the batch of
+  // every rank (sync_batch_norm in core/ops.h); null (the default) goes back to this
+  // process's batch alone. Evaluation is the same either way.
+  void set_sync(dist::CommunicatorPtr comm) { sync_ = std::move(comm); }
+  bool is_synced() const { return sync_ != nullptr; }
   Tensor weight, bias, running_mean, running_var, num_batches_tracked;
 
  protected:
@@ -70,7 +76,12 @@ class BatchNorm : public Module {
   int64_t input_dims_;
   int64_t num_features_;
   double momentum_, eps_;
+  dist::CommunicatorPtr sync_;
 };
+
+// Every BatchNorm in `root`'s tree synchronised over `comm` (null: none); returns how many
+// (PyTorch's SyncBatchNorm.convert_sync_batchnorm, without replacing the modules).
+int64_t set_sync_batch_norm(Module& root, const dist::CommunicatorPtr& comm);
 
 class BatchNorm1d : public BatchNorm {
  public:

@@ -14,6 +14,7 @@
 #include "augment/transform.h"
 #include "build_info.h"
 #include "core/ops.h"
+#include "ssl/distributed.h"
 #include "ssl/inspect.h"
 #include "ssl/onnx_export.h"
 #include "ssl/interrupt.h"
@@ -74,6 +75,9 @@ int main(int argc, char** argv) {
   flag("--test-subset", &TrainConfig::test_subset, "Use the first N test images (0: all)");
   flag("--knn-k", &TrainConfig::knn_k, "kNN monitor neighbours each epoch (0: off)");
   flag("--knn-bank", &TrainConfig::knn_bank_size, "Training images in the kNN bank (0: all)");
+  // Data-parallel runs (mpirun -np N simclr train ...): ssl/distributed.h.
+  CLI::Option* sync_bn = train_cmd->add_flag("--sync-bn", given.sync_bn, "Under mpirun -np N (N >= 2): BatchNorm statistics over all ranks' batches (--batch-size is the global batch)");
+  overrides.emplace_back(sync_bn, [&given](TrainConfig& to) { to.sync_bn = given.sync_bn; });
   flag("--log-every", &TrainConfig::log_every, "A progress line every N steps when the output is not a terminal");
   // Each method's hyper-parameters, as flags; one that the chosen method lacks is an error.
   // A flag two methods share (--temperature) lists each one's default.
@@ -216,7 +220,7 @@ int main(int argc, char** argv) {
                      config.out_dir.c_str());
         return 128 + r.interrupted_by;
       }
-      std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
+      if (is_root_process()) std::printf("trained %lld steps (%lld epochs) in %.1fs; last loss %.4f; checkpoint %s; metrics %s\n",
                   static_cast<long long>(r.steps), static_cast<long long>(r.epochs_done), r.wall_seconds, r.last_loss,
                   r.checkpoint_path.c_str(), RunDir(config.out_dir).metrics().c_str());
       std::vector<std::string> warnings;
@@ -252,8 +256,8 @@ int main(int argc, char** argv) {
     }
   } catch (const std::exception& e) {
     std::fflush(stdout);
-    std::fprintf(stderr, "\nerror: %s\n", e.what());
-    return 1;
+    std::fprintf(stderr, "\nerror%s: %s\n", rank_label().c_str(), e.what());
+    return end_job_after_error(1);  // under mpirun: ends every rank, none is left waiting
   }
   return 0;
 }

@@ -27,6 +27,9 @@ void read_field(const Json& config, const char* key, T& out) {
   if constexpr (std::is_same_v<T, std::string>) {
     ok = it->is_string();
     want = "a string";
+  } else if constexpr (std::is_same_v<T, bool>) {
+    ok = it->is_boolean();
+    want = "true or false";
   } else if constexpr (std::is_integral_v<T>) {
     ok = it->is_number_integer() || it->is_number_unsigned();
     want = "an integer";
@@ -65,6 +68,7 @@ std::string config_to_json(const TrainConfig& c) {
   j["threads"] = c.threads;
   j["workers"] = c.workers;
   j["device"] = c.device;
+  j["sync_bn"] = c.sync_bn;
   j["out_dir"] = c.out_dir;
   j["knn_k"] = c.knn_k;
   j["knn_bank_size"] = c.knn_bank_size;
@@ -102,6 +106,7 @@ TrainConfig config_from_json(const std::string& text) {
   read_field(j, "threads", c.threads);
   read_field(j, "workers", c.workers);
   read_field(j, "device", c.device);
+  read_field(j, "sync_bn", c.sync_bn);
   read_field(j, "out_dir", c.out_dir);
   read_field(j, "knn_k", c.knn_k);
   read_field(j, "knn_bank_size", c.knn_bank_size);
@@ -216,8 +221,8 @@ void check_resume_compatible(const TrainConfig& stored, const TrainConfig& reque
   for (const std::string& c : changed) list += "\n  " + c;
   throw Error("--resume: these flags would change the model or the recipe of the run in '" + stored.out_dir +
               "', so they cannot change on resume:" + list +
-              "\nResume without them (epochs, steps, threads, workers, device, logging and the kNN monitor may "
-              "change), or start a new run with another --out.");
+              "\nResume without them (epochs, steps, threads, workers, device, logging, the kNN monitor, the "
+              "number of ranks and --sync-bn may change), or start a new run with another --out.");
 }
 
 uint64_t model_init_seed(uint64_t seed) { return mix_seed(seed, 0x6d6f64656cULL /* "model" */, 0); }

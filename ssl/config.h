@@ -38,6 +38,10 @@ struct TrainConfig {
   int threads = 0;             // compute threads (0: leave the default, all cores)
   int workers = 2;             // data loader threads
   std::string device = "cpu";  // cpu | cuda
+  // Data-parallel runs (mpirun -np N simclr train; ssl/distributed.h): batch_size above is the
+  // global batch, split evenly over the ranks. With sync_bn every BatchNorm uses the batch
+  // statistics of all ranks. Needs more than one rank; may change on resume, like the rank count.
+  bool sync_bn = false;
   std::string out_dir = "runs/simclr";
   int64_t knn_k = 200;         // kNN monitor at the end of every epoch (0: off)
   int64_t knn_bank_size = 10000;  // training images in the kNN bank (0: all the training images used)
@@ -69,7 +73,7 @@ int max_threads();
 void check_threads(const char* flag, int64_t threads, const char* zero_means);
 
 // What a resumed run may change: how long it runs and how (epochs, steps, threads, workers,
-// device, logging, the kNN monitor). Everything else defines the model or the recipe.
+// device, logging, the kNN monitor, the number of ranks and --sync-bn). Everything else defines the model or the recipe.
 // Throws sc::Error listing every flag whose value differs between the run's stored config and
 // `requested`, with both values, and what to do instead.
 void check_resume_compatible(const TrainConfig& stored, const TrainConfig& requested);

@@ -5,7 +5,9 @@
 #include <numeric>
 #include <sstream>
 
+#include "core/ops.h"
 #include "nn/convnet.h"
+#include "nn/layers.h"
 #include "nn/resnet.h"
 #include "ssl/data/two_view.h"
 #include "ssl/export.h"
@@ -44,6 +46,20 @@ void check_image_size(const EncoderOptions& options, int64_t height, int64_t wid
 Method::Method(std::string type_name, const MethodOptions& options, Generator& gen)
     : nn::Module(std::move(type_name)), options_(options) {
   encoder_ = register_module("encoder", make_encoder(options.encoder, gen, feature_dim_));
+}
+
+void Method::set_communicator(dist::CommunicatorPtr comm, bool sync_batch_norm) {
+  SC_CHECK(comm != nullptr, type_name(), ": set_communicator needs a communicator (dist::local_communicator() for one rank)");
+  comm_ = std::move(comm);
+  nn::set_sync_batch_norm(*this, sync_batch_norm ? comm_ : nullptr);
+}
+
+Tensor Method::gather_views(const Tensor& z) const {
+  if (comm_->world_size() == 1) return z;
+  SC_CHECK(z.dim() >= 1 && z.size(0) % 2 == 0, type_name(), ": gather_views needs a two-view embedding [2B, ...], got ",
+           z.describe());
+  const int64_t b = z.size(0) / 2;
+  return concat({all_gather(narrow(z, 0, 0, b), *comm_), all_gather(narrow(z, 0, b, b), *comm_)}, 0);
 }
 
 double Method::hyper(const std::string& name) const {

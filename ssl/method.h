@@ -24,6 +24,7 @@
 #include <utility>
 #include <vector>
 
+#include "dist/communicator.h"
 #include "nn/module.h"
 #include "ssl/checkpoint.h"
 #include "ssl/data/dataset.h"
@@ -86,8 +87,23 @@ class Method : public nn::Module {
   // Where the parameters live (Module::to(Device) moves them).
   Device device() const { return parameters().front().device(); }
 
+  // Data-parallel training (ssl/distributed.h): the ranks this method's batch is spread over.
+  // The default is the local communicator (one rank), under which nothing changes. With
+  // `sync_batch_norm`, every BatchNorm of the method uses the statistics of all ranks.
+  void set_communicator(dist::CommunicatorPtr comm, bool sync_batch_norm);
+  dist::Communicator& communicator() const { return *comm_; }
+
+ protected:
+  // A two-view embedding [2B, D] of this rank -> [2NB, D] of all N ranks, laid out as one
+  // two-view batch: every rank's first views (in rank order), then every rank's second views.
+  // So a loss over in-batch negatives or batch statistics computed from it equals the loss
+  // of one process on the global batch of N*B images (the gradient flows back to each rank's
+  // rows: all_gather in core/ops.h). With one rank it returns z itself.
+  Tensor gather_views(const Tensor& z) const;
+
  private:
   MethodOptions options_;
+  dist::CommunicatorPtr comm_ = dist::local_communicator();
   std::shared_ptr<nn::Module> encoder_;
   int64_t feature_dim_ = 0;
 };

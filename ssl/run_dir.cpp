@@ -146,11 +146,14 @@ int64_t RunDir::trim_metrics(int64_t step) const {
 
 void RunDir::write_config(const std::string& json) const { write_text_atomically(config(), json + "\n"); }
 
-MetricsLog::MetricsLog(const std::string& path) : path_(path), out_(path, std::ios::app) {
+MetricsLog::MetricsLog(const std::string& path) : path_(path) {
+  if (path.empty()) return;
+  out_.open(path, std::ios::app);
   SC_CHECK(out_.good(), "cannot open ", path, " for writing");
 }
 
 void MetricsLog::append(const std::string& json_object) {
+  if (path_.empty()) return;
   out_ << json_object << "\n";
   out_.flush();
   SC_CHECK(out_.good(), "cannot write ", path_);

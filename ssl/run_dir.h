@@ -74,6 +74,7 @@ class RunDir {
 // crash loses at most the line being written.
 class MetricsLog {
  public:
+  // An empty path makes a log that writes nothing (the ranks other than 0 of a data-parallel run).
   explicit MetricsLog(const std::string& path);
   void append(const std::string& json_object);
 

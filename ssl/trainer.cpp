@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <csignal>
 #include <cstdio>
 #include <filesystem>
 #include <iostream>
@@ -21,6 +22,7 @@
 #include "nn/sgd.h"
 #include "ssl/checkpoint.h"
 #include "ssl/data/loader.h"
+#include "ssl/distributed.h"
 #include "ssl/evaluation.h"
 #include "ssl/interrupt.h"
 #include "ssl/plots.h"
@@ -71,10 +73,13 @@ StepResult train_step(Method& method, nn::Optimizer& optimizer, const nn::Warmup
   // 3. Forward: both views through the method, down to one loss.
   MethodOutput out = method.forward_views(views);
   if (hooks.after_forward) hooks.after_forward(step, method, out.loss);
-  const double loss = out.loss.item();
+  // (The mean over the ranks of a data-parallel run, so every rank stops together on a NaN.)
+  const double loss = mean_over_ranks(out.loss.item(), method.communicator());
   SC_CHECK(std::isfinite(loss), "step ", step, ": the loss is ", loss);
-  // 4. Backward: autograd fills every parameter's .grad().
+  // 4. Backward: autograd fills every parameter's .grad(); with several ranks, each gradient
+  // is then averaged over them (ssl/distributed.h), so every rank takes the same step.
   out.loss.backward();
+  average_gradients(method.trainable_parameters(), method.communicator());
   if (hooks.after_backward) hooks.after_backward(step, method);
   // 5. One bad gradient would poison the weights and the optimizer state: stop before the update.
   const std::string bad = first_non_finite_gradient(method);
@@ -188,6 +193,7 @@ Json record(const char* type, int64_t epoch, int64_t step) {
 TrainResult train(const TrainConfig& config, StartMode mode, const TrainHooks& hooks) {
   validate_config(config);
   // What can be refused without the data is refused before it loads.
+  setup_data_parallel(config, dist::world());  // a batch that does not divide, --sync-bn alone, differing configs
   const RunDir run(config.out_dir);
   if (mode == StartMode::Resume) {
     std::ostringstream quiet;  // the real load below says it, if it falls back
@@ -202,9 +208,11 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   validate_config(config);
   check_image_size({config.encoder, config.width, data.train.channels()}, data.train.height(), data.train.width(),
                    data.train.name());
+  // Data parallel (mpirun -np N): this rank's share of each batch; rank 0 alone writes the run.
+  const DataParallel dp = setup_data_parallel(config, dist::world());
   const auto run_start = Clock::now();
   if (config.threads > 0) set_num_threads(config.threads);
-  Progress progress(hooks.quiet, config.log_every);
+  Progress progress(hooks.quiet || !dp.is_root(), config.log_every);
   TrainResult result;
   auto warn = [&](const std::string& what) {
     result.warnings.push_back(what);
@@ -217,9 +225,9 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   if (mode == StartMode::Resume) {
     resumed = run.load_latest(std::cerr, &result.resumed_from);
     check_resume_compatible(config_from_json(resumed->config), config);
-    if (result.resumed_from == run.previous_checkpoint() && fs::exists(run.checkpoint()))
+    if (dp.is_root() && result.resumed_from == run.previous_checkpoint() && fs::exists(run.checkpoint()))
       warn("the unreadable newest checkpoint was moved to " + run.set_aside_newest());
-  } else {
+  } else if (dp.is_root()) {
     run.start_new(mode == StartMode::Replace, progress.out());
   }
 
@@ -234,6 +242,8 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   loader_options.num_workers = config.workers;
   loader_options.seed = config.seed;
   loader_options.pin_memory = device == Device::CUDA;  // batches land in page-locked memory
+  loader_options.shard_index = dp.rank;
+  loader_options.shard_count = dp.world_size;
   Loader loader(train_set, loader_options, augment::make_preset(preset));
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const int64_t total_steps =
@@ -249,6 +259,8 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       make_method(config.method, method_options(config, train_set.channels()), init_gen);
   if (resumed) load_model_tensors(*method, resumed->model, result.resumed_from);
   if (device != Device::CPU) method->to(device);
+  method->set_communicator(dp.comm, config.sync_bn);
+  broadcast_from_root(*method, *dp.comm);  // every rank starts from rank 0's weights
   std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(config, *method);
   int64_t step = 0;
   if (resumed) {
@@ -257,17 +269,18 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
     step = resumed->step;
     SC_CHECK(step <= total_steps, "--resume: the checkpoint is at step ", step, " but this run has only ", total_steps,
              " steps (raise --epochs or --steps)");
-    const int64_t dropped = run.trim_metrics(step);
+    const int64_t dropped = dp.is_root() ? run.trim_metrics(step) : 0;
     if (progress.verbose())
       progress.out() << "resumed " << result.resumed_from << " at step " << step << " (epoch "
                      << step / steps_per_epoch + 1 << ")"
                      << (dropped > 0 ? "; dropped " + std::to_string(dropped) + " metrics records after that step" : "")
                      << "\n";
   }
-  run.write_config(config_to_json(config));
-  MetricsLog metrics(run.metrics());
+  if (dp.is_root()) run.write_config(config_to_json(config));
+  MetricsLog metrics(dp.is_root() ? run.metrics() : "");
 
   auto save = [&](int64_t at_step) {
+    if (!dp.is_root()) return;  // the ranks hold the same weights; one writes them
     Checkpoint ckpt;
     ckpt.config = config_to_json(config);
     ckpt.step = at_step;
@@ -288,11 +301,15 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
     progress.out() << "simclr train: " << find_method(config.method).title << " on " << train_set.name() << " ("
                    << train_set.size() << " images, " << train_set.channels() << "x" << train_set.height() << "x"
                    << train_set.width() << "), " << config.encoder << " w=" << config.width << " ("
-                   << method->parameter_count() << " parameters), batch " << config.batch_size << ", "
+                   << method->parameter_count() << " parameters), batch " << config.batch_size
+                   << (dp.world_size > 1 ? " (" + std::to_string(dp.world_size) + " ranks x " +
+                                               std::to_string(dp.local_batch) + (config.sync_bn ? ", sync BN)" : ")")
+                                         : std::string())
+                   << ", "
                    << config.optimizer << " lr " << config.lr << ", " << total_steps << " steps (" << steps_per_epoch
                    << " per epoch, warmup " << warmup_steps << "), augment " << preset << ", out " << run.path() << "\n";
   }
-  if (!resumed) {
+  if (!resumed && dp.is_root()) {
     // What the network sees, before it sees it. Optional: a failure is a warning.
     try {
       write_augment_preview(train_set, preset, run.file("augment-preview.png"), 8, config.seed);
@@ -306,6 +323,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   const auto train_start = Clock::now();
   method->train();
   const InterruptScope interrupts;  // Ctrl-C / SIGTERM: finish the step, save, return (ssl/interrupt.h)
+  bool interrupted = false;         // on any rank: every rank stops after the same step
   while (step < total_steps) {
     const int64_t epoch = step / steps_per_epoch;
     const auto epoch_start = Clock::now();
@@ -347,7 +365,8 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       const double per_step = seconds_since(train_start) / static_cast<double>(step - first_step_this_call);
       progress.step(epoch, config.epochs, step, total_steps, r, images_per_s,
                     per_step * static_cast<double>(total_steps - step), step == epoch_end);
-      if (interrupts.requested()) break;  // the checkpoint below is written, then we return
+      interrupted = any_rank(interrupts.requested(), *dp.comm);
+      if (interrupted) break;  // the checkpoint below is written, then we return
     }
 
     // ---- end of the epoch: its record, then the checkpoint, then the optional monitor
@@ -366,7 +385,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
     epoch_line["seconds"] = summary.seconds;
     metrics.append(epoch_line.dump());
     save(step);
-    if (config.knn_k > 0 && data.test && epoch_complete && !interrupts.requested()) {
+    if (config.knn_k > 0 && data.test && epoch_complete && !interrupted && dp.is_root()) {
       try {
         summary.knn_accuracy = knn_monitor(*method, train_set, *data.test, config);
         Json knn_line = record("knn", epoch, step);
@@ -392,8 +411,8 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       progress.out() << ", " << format_duration(summary.seconds) << ", checkpoint " << run.checkpoint() << "\n";
     }
     if (hooks.stop_after_epochs > 0 && epoch_complete && step / steps_per_epoch >= hooks.stop_after_epochs) break;
-    if (interrupts.requested() && step < total_steps) {
-      result.interrupted_by = interrupts.signal();
+    if (interrupted && step < total_steps) {
+      result.interrupted_by = interrupts.signal() != 0 ? interrupts.signal() : SIGTERM;  // another rank's
       break;
     }
   }

@@ -52,6 +52,11 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options, augment::Transform
   SC_CHECK(options_.prefetch >= 1, "Loader(", dataset_.name(), "): prefetch must be >= 1, got ", options_.prefetch);
   SC_CHECK(!options_.pin_memory || cuda_available(), "Loader(", dataset_.name(),
            "): pin_memory needs the CUDA backend and a GPU: ", cuda_unavailable_reason());
+  SC_CHECK(options_.shard_count >= 1 && options_.shard_index >= 0 && options_.shard_index < options_.shard_count,
+           "Loader(", dataset_.name(), "): shard ", options_.shard_index, " of ", options_.shard_count,
+           " is not a shard (0 <= index < count)");
+  SC_CHECK(options_.batch_size % options_.shard_count == 0, "Loader(", dataset_.name(), "): the batch of ",
+           options_.batch_size, " does not divide into ", options_.shard_count, " equal shards");
   const int64_t n = dataset_.size();
   batches_per_epoch_ = options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
   SC_CHECK(batches_per_epoch_ > 0, "Loader(", dataset_.name(), "): the dataset has ", n, " images, not enough for one batch of ",
@@ -61,8 +66,13 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options, augment::Transform
 Loader::~Loader() { stop(); }
 
 Batch Loader::build(int64_t k) const {
-  const int64_t begin = k * options_.batch_size;
-  const int64_t end = std::min<int64_t>(begin + options_.batch_size, static_cast<int64_t>(order_.size()));
+  const int64_t batch_begin = k * options_.batch_size;
+  const int64_t batch_end = std::min<int64_t>(batch_begin + options_.batch_size, static_cast<int64_t>(order_.size()));
+  // This process's shard of the batch (the whole batch with one shard). A short last batch
+  // (drop_last off) is split the same way, the last shards possibly smaller.
+  const int64_t shard = options_.batch_size / options_.shard_count;
+  const int64_t begin = std::min(batch_end, batch_begin + options_.shard_index * shard);
+  const int64_t end = options_.shard_count == 1 ? batch_end : std::min(batch_end, begin + shard);
   const std::span<const int64_t> indices(order_.data() + begin, static_cast<size_t>(end - begin));
   Batch batch = transform_ ? make_two_view_batch(dataset_, indices, *transform_, options_.seed, epoch_,
                                                  options_.pin_memory)

@@ -10,7 +10,8 @@
 //
 // Guarantees:
 // - Order: per epoch, the dataset order is a Fisher-Yates shuffle drawn from
-//   Generator(shuffle_seed(seed, epoch)); batch k holds order[k*B .. k*B+B-1]. Views are
+//   Generator(shuffle_seed(seed, epoch)); batch k holds order[k*B .. k*B+B-1] (a shard of it
+//   with shard_count > 1). Views are
 //   seeded per sample (two_view.h), so batch k is byte-identical whatever num_workers is.
 // - Bounded memory: at most `prefetch` batches are built or waiting at any time (a worker
 //   may only start batch k once the consumer has taken batch k - prefetch), plus the one
@@ -46,6 +47,13 @@ struct LoaderOptions {
   // Build the batches' images in page-locked memory (empty_pinned), so the copy to the GPU
   // runs at full speed: on for a CUDA training run. Needs the CUDA backend and a GPU.
   bool pin_memory = false;
+  // Data parallel (ssl/distributed.h): this process builds only its shard of every batch.
+  // batch_size stays the global batch; shard i of n gets rows [i * batch_size / n, (i + 1) *
+  // batch_size / n) of each batch in the epoch order, so the n ranks together train on
+  // exactly the batches one process would (and views depend only on seed, epoch, sample).
+  // batch_size must divide by shard_count.
+  int shard_index = 0;
+  int shard_count = 1;
 };
 
 // How long the consumer waited inside next() for the current epoch's batches. Near zero

@@ -24,7 +24,8 @@ class BarlowTwins : public Method {
   }
 
   MethodOutput forward_views(const Tensor& views) override {
-    const Tensor z = projector_->forward(encode(views));
+    // The whole global batch (every rank's views), so the cross-correlation is the global one.
+    const Tensor z = gather_views(projector_->forward(encode(views)));
     const Tensor z1 = batch_standardize(first_half(z));
     const Tensor z2 = batch_standardize(second_half(z));
     const double b = static_cast<double>(z1.size(0));

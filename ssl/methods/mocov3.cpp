@@ -23,7 +23,9 @@ class MoCoV3 : public MomentumMethod {
   MethodOutput forward_views(const Tensor& views) override {
     Tensor z, q;
     online(views, z, q);
-    const Tensor k = target(views);
+    // Queries and keys of every rank: each query's negatives are the keys of the global batch.
+    q = gather_views(q);
+    const Tensor k = gather_views(target(views));
     const double t = hyper("temperature");
     MethodOutput out;
     out.loss = add(contrastive(first_half(q), second_half(k), t), contrastive(second_half(q), first_half(k), t));

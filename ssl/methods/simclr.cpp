@@ -28,7 +28,8 @@ class SimCLR : public Method {
   }
 
   MethodOutput forward_views(const Tensor& views) override {
-    const Tensor z = head_->forward(encode(views));
+    // With several ranks, z holds the views of every rank: the negatives of the global batch.
+    const Tensor z = gather_views(head_->forward(encode(views)));
     MethodOutput out;
     out.loss = nt_xent(z, hyper("temperature"));
     // How well the task is solved, and whether the embeddings spread out (ssl/metrics.h).

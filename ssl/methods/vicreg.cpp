@@ -35,7 +35,8 @@ class VICReg : public Method {
   }
 
   MethodOutput forward_views(const Tensor& views) override {
-    const Tensor z = projector_->forward(encode(views));
+    // The whole global batch (every rank's views), so variance and covariance are global.
+    const Tensor z = gather_views(projector_->forward(encode(views)));
     const Tensor z1 = first_half(z), z2 = second_half(z);
     const Tensor difference = sub(z1, z2);
     const Tensor invariance = mean(mul(difference, difference));
