@@ -30,6 +30,7 @@ struct WatchState {
   int rank = 0, world_size = 1;
   int64_t number = 0;
   bool thread_started = false;
+  double total_seconds = 0;  // inside collectives, summed
 };
 
 WatchState& state() {
@@ -85,8 +86,15 @@ CollectiveWatch::~CollectiveWatch() {
   WatchState& s = state();
   std::lock_guard lock(s.mu);
   s.active = false;
+  s.total_seconds += std::chrono::duration<double>(Clock::now() - s.started).count();
 }
 
 int64_t collectives_started() { return g_started.load(); }
+
+double collective_seconds() {
+  WatchState& s = state();
+  std::lock_guard lock(s.mu);
+  return s.total_seconds;
+}
 
 }  // namespace sc::dist

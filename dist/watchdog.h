@@ -24,7 +24,9 @@ class CollectiveWatch {
   CollectiveWatch& operator=(const CollectiveWatch&) = delete;
 };
 
-// How many collectives this process has started (the #k in the message).
+// How many collectives this process has started (the #k in the message), and the seconds it
+// has spent inside them in total (moving data, and waiting for the slowest rank to arrive).
 int64_t collectives_started();
+double collective_seconds();
 
 }  // namespace sc::dist

@@ -17,6 +17,7 @@
 #include "augment/preview.h"
 #include "augment/transform.h"
 #include "core/ops.h"
+#include "dist/watchdog.h"
 #include "nn/adam.h"
 #include "nn/lars.h"
 #include "nn/sgd.h"
@@ -338,6 +339,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       std::optional<Batch> batch = loader.next();
       SC_CHECK(batch.has_value(), "loader ended epoch ", epoch, " early at step ", step);
       const auto step_start = Clock::now();
+      const double communication_before = dist::collective_seconds();
       StepResult r;
       if (hooks.on_step_start) hooks.on_step_start(step);
       try {
@@ -352,6 +354,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       line["lr"] = r.lr;
       for (const auto& [name, value] : r.metrics) line[name] = value;
       line["images_per_s"] = images_per_s;
+      if (dp.world_size > 1) line["communication_s"] = dist::collective_seconds() - communication_before;
       metrics.append(line.dump());
       if (metric_sums.empty()) metric_sums.assign(r.metrics.size(), {"", 0.0});
       for (size_t i = 0; i < r.metrics.size() && i < metric_sums.size(); ++i) {

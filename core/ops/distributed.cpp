@@ -46,6 +46,12 @@ void check_same_on_every_rank(const Tensor& x, dist::Communicator& comm, const c
   }
 }
 
+// In-place sum over the ranks of a contiguous tensor this file made itself, whose shape every
+// rank already agreed on: no shape check (one collective, not two, on the hot path).
+void sum_over_ranks_unchecked(Tensor& t, dist::Communicator& comm) {
+  comm.all_reduce_sum(t.raw_data(), t.numel(), t.dtype(), t.device());
+}
+
 }  // namespace
 
 Tensor all_gather(const Tensor& x, dist::Communicator& comm) {
@@ -66,8 +72,8 @@ Tensor all_gather(const Tensor& x, dist::Communicator& comm) {
     // The communicator is the job's: it outlives every graph of a training step.
     dist::Communicator* c = &comm;
     record(op, out, {x}, [rows, rank, c](const Tensor& g) {
-      Tensor summed = clone(contiguous(g));
-      all_reduce_sum_(summed, *c);
+      Tensor summed = clone(contiguous(g));  // the forward checked the shapes agree
+      sum_over_ranks_unchecked(summed, *c);
       return std::vector<Tensor>{contiguous(narrow(summed, 0, rank * rows, rows))};
     });
   }
@@ -146,13 +152,13 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
     const Tensor x64 = reshape(to_dtype(xc, DType::Float64), {N, C, HW});
     // [C sums, the row count] in one all-reduce.
     Tensor sums = concat({sum(x64, {0, 2}), full({1}, static_cast<double>(N * HW), DType::Float64, x.device())});
-    all_reduce_sum_(sums, comm);
+    sum_over_ranks_unchecked(sums, comm);  // C + 1 doubles on every rank: checked just above
     count = to_device(narrow(sums, 0, C, 1), Device::CPU).item();
     SC_CHECK(count > 1, op, ": training needs more than one value per channel over all ranks, got ", count,
              " for ", x.describe(), " on rank ", comm.rank());
     const Tensor mean64 = div(narrow(sums, 0, 0, C), count);
     Tensor squares = contiguous(sum(pow(sub(x64, reshape(mean64, {1, C, 1})), 2.0), {0, 2}));
-    all_reduce_sum_(squares, comm);
+    sum_over_ranks_unchecked(squares, comm);
     const Tensor var64 = div(squares, count);
     mean = contiguous(to_dtype(mean64, x.dtype()));
     var = contiguous(to_dtype(var64, x.dtype()));
@@ -217,7 +223,7 @@ Tensor sync_batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias
              const Tensor dgamma_local = need_weight ? clone(narrow(local_sums, 0, 0, C)) : Tensor();
              const Tensor dbeta_local = need_bias ? clone(narrow(local_sums, 0, C, C)) : Tensor();
              Tensor global_sums = local_sums;
-             all_reduce_sum_(global_sums, *c);
+             sum_over_ranks_unchecked(global_sums, *c);
              const Tensor sum_dy_xhat = reshape(narrow(global_sums, 0, 0, C), {1, C, 1});
              const Tensor sum_dy = reshape(narrow(global_sums, 0, C, C), {1, C, 1});
              const Tensor inv = reshape(invstd, {1, C, 1});
