@@ -271,6 +271,8 @@ TrainData load_eval_data(const EvalConfig& config, const TrainConfig& run_config
   SC_CHECK(data.test.has_value(), "eval: the data at '", shown,
            "' has no test split (give an image folder train/ and test/ subfolders, or --val-fraction F to hold out "
            "a fraction F of each class)");
+  SC_CHECK(data.test->labeled(), "eval needs labels: the test images in '", data.test->name(),
+           "' have no class subfolders (root/test/<class>/<image>)");
   SC_CHECK(data.train.channels() == model.options().encoder.in_channels, "eval: the data has ", data.train.channels(),
            " channel(s) but the checkpoint's encoder takes ", model.options().encoder.in_channels);
   check_image_size(model.options().encoder, data.train.height(), data.train.width(), data.train.name());

@@ -215,6 +215,8 @@ TrainData load_run_data(const TrainConfig& config) {
            " has no labels; give a labeled folder (root/<class>/<image>, or root/train/<class>/ and root/test/<class>/)");
   SC_CHECK(eval.test.has_value(), "--eval-data: ", eval.train.name(),
            " has no test split; give one with train/ and test/ subfolders, or add --val-fraction");
+  SC_CHECK(eval.test->labeled(), "--eval-data: the test images in ", eval.test->name(),
+           " have no labels (root/test/<class>/<image>)");
   data.knn_bank = std::move(eval.train);
   data.test = std::move(eval.test);
   return data;

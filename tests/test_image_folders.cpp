@@ -309,6 +309,22 @@ TEST_CASE("images: --val-fraction holds out that fraction of each class, the sam
   write_gray_classes(split.path / "test", 2, 6, 6);
   options.val_fraction = 0.5;
   CHECK(contains(message_of([&] { load_train_data(split.path.string(), options); }), "has its own test split"));
+  // train/ and test/ must agree on channels and size, or say which flag makes them agree.
+  fs::remove_all(split.path / "test");
+  write_png(split.file("test/a/1.png"), 6, 6, 3, 9);
+  options.val_fraction = 0;
+  const std::string mixed = message_of([&] { load_train_data(split.path.string(), options); });
+  INFO(mixed);
+  CHECK(contains(mixed, "have 1 channel(s) but those of " + split.file("test") + " have 3; give --channels 1 or --channels 3"));
+  fs::remove_all(split.path / "test");
+  write_gray_classes(split.path / "test", 2, 8, 8);
+  CHECK(contains(message_of([&] { load_train_data(split.path.string(), options); }),
+                 "are 6x6 (width x height) but those of " + split.file("test") + " are 8x8; give --image-size N"));
+  options.image_size = 8;
+  CHECK(load_train_data(split.path.string(), options).train.height() == 8);
+  options.image_size = 0;
+  options.val_fraction = 0.5;
+
   TempDir unlabeled("img_val_unlabeled");
   write_png(unlabeled.file("1.png"), 6, 6, 1, 1);
   write_png(unlabeled.file("2.png"), 6, 6, 1, 2);
