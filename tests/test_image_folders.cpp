@@ -485,6 +485,9 @@ TEST_CASE("images: --image-size 32 gives 32x32 views and a 32x32 evaluation, fro
   CHECK(report.rows[0].feature_dim == 3 * 32 * 32);
   CHECK(report.train_size == 12);  // the run's --val-fraction split, found again
   CHECK(report.test_size == 4);
+  // embed reads the run's data the same way: mixed sizes brought to 32, the same split.
+  CHECK(embed_to_npy(dir.file("run"), "", "test", dir.file("f.npy")).size(0) == 4);
+  CHECK(embed_to_npy(dir.file("run"), "", "train", dir.file("f.npy")).size(0) == 12);
 
   // --resume cannot change the size.
   TrainConfig other = config;
