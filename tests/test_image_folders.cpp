@@ -617,6 +617,10 @@ TEST_CASE("images: simclr train, eval and augment-preview on image folders; bad 
     CHECK(r.exit_code == 1);
     CHECK(contains(r.output, flag_and_error.second));
   }
+  // eval's --val-fraction is checked before the run loads (there is none here).
+  r = simclr("eval --run '" + dir.file("no-such-run") + "' --val-fraction 2", dir);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "--val-fraction must be -1 (as the run) or in [0, 0.9] (0: no split), got 2"));
   r = simclr("train --help", dir);
   CHECK(contains(r.output, "unlabeled images root/<image>.png|.jpg, no subfolders"));
 }
