@@ -15,9 +15,9 @@ namespace {
 // 3/4-4/3 aspect range, flip, color jitter of strength 0.5 (0.8 * 0.5 = 0.4 brightness,
 // contrast and saturation, 0.2 * 0.5 = 0.1 hue) applied 80% of the time, grayscale 20%.
 // No blur: the paper leaves it out at 32x32.
-TransformPtr simclr_rgb() {
+TransformPtr simclr_rgb(int64_t crop_size) {
   return std::make_shared<Compose>(std::vector<TransformPtr>{
-      std::make_shared<RandomResizedCrop>(32, 0.08, 1.0),
+      std::make_shared<RandomResizedCrop>(crop_size > 0 ? crop_size : 32, 0.08, 1.0),
       std::make_shared<HorizontalFlip>(0.5),
       std::make_shared<ColorJitter>(0.4, 0.4, 0.4, 0.1, 0.8),
       std::make_shared<RandomGrayscale>(0.2),
@@ -27,9 +27,9 @@ TransformPtr simclr_rgb() {
 // The same recipe for 28x28 one-channel images (Fashion-MNIST): a gentler crop (0.2-1,
 // since 8% of a 28x28 image is a 8x8 patch with little left of the garment), and only
 // brightness and contrast, since saturation, hue and grayscale do nothing on one channel.
-TransformPtr simclr_gray() {
+TransformPtr simclr_gray(int64_t crop_size) {
   return std::make_shared<Compose>(std::vector<TransformPtr>{
-      std::make_shared<RandomResizedCrop>(28, 0.2, 1.0),
+      std::make_shared<RandomResizedCrop>(crop_size > 0 ? crop_size : 28, 0.2, 1.0),
       std::make_shared<HorizontalFlip>(0.5),
       std::make_shared<ColorJitter>(0.4, 0.4, 0.0, 0.0, 0.8),
   });
@@ -53,9 +53,10 @@ std::vector<std::string> preset_names() { return {"simclr-rgb", "simclr-gray", "
 
 std::string default_preset(int64_t channels) { return channels == 1 ? "simclr-gray" : "simclr-rgb"; }
 
-TransformPtr make_preset(const std::string& name) {
-  if (name == "simclr-rgb") return simclr_rgb();
-  if (name == "simclr-gray") return simclr_gray();
+TransformPtr make_preset(const std::string& name, int64_t crop_size) {
+  SC_CHECK(crop_size >= 0, "make_preset: crop size must be >= 0 (0: the preset's own), got ", crop_size);
+  if (name == "simclr-rgb") return simclr_rgb(crop_size);
+  if (name == "simclr-gray") return simclr_gray(crop_size);
   if (name == "blog") return blog();
   std::ostringstream known;
   for (const std::string& n : preset_names()) known << (known.tellp() > 0 ? ", " : "") << n;

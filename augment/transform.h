@@ -34,10 +34,12 @@ class Compose : public Transform {
   std::vector<TransformPtr> transforms_;
 };
 
-// The named pipelines: "simclr-rgb" (32x32 RGB, the SimCLR paper's CIFAR setting),
-// "simclr-gray" (28x28 one channel) and "blog" (rotation, brightness, flip, blur).
+// The named pipelines: "simclr-rgb" (the SimCLR paper's CIFAR setting, 32x32 crops),
+// "simclr-gray" (one channel, 28x28 crops) and "blog" (rotation, brightness, flip, blur; no
+// crop, so its views keep the image's size). crop_size > 0 sets the side of the simclr
+// presets' random crops (the run's image size); 0 keeps 32 and 28.
 // Throws sc::Error listing the known names for an unknown one (augment/presets.cpp).
-TransformPtr make_preset(const std::string& name);
+TransformPtr make_preset(const std::string& name, int64_t crop_size = 0);
 std::vector<std::string> preset_names();
 // The preset for images with `channels` channels when none is named: "simclr-gray" for 1,
 // "simclr-rgb" otherwise.

@@ -26,6 +26,19 @@
 using namespace sc;
 using namespace sc::ssl;
 
+// The dataset folders --data and --eval-data read (ssl/data/load.h, ssl/data/image_folder.h).
+constexpr const char* kDataLayouts =
+    "Data folders (--data, --eval-data):\n"
+    "  MNIST layout     train-images-idx3-ubyte(.gz) and the other three IDX files\n"
+    "  CIFAR-10 binary  data_batch_1.bin ... test_batch.bin\n"
+    "  labeled images   root/<class>/<image>.png|.jpg; add --val-fraction F to hold out F of each class for evaluation\n"
+    "  split images     root/train/<class>/... and root/test/<class>/...\n"
+    "  unlabeled images root/<image>.png|.jpg, no subfolders: training works; evaluation needs --eval-data\n"
+    "PNG and JPEG are read (BMP, GIF, TIFF and WebP files are refused: convert them to PNG). Gray images\n"
+    "give 1 channel and colour images 3 unless --channels says otherwise; a folder mixing both needs\n"
+    "--channels. Images of different sizes need --image-size N: each image's shorter side is scaled to N\n"
+    "(bilinear, antialiased) and the middle N x N kept; the views and the evaluation are then N x N.\n";
+
 int main(int argc, char** argv) {
   CLI::App app{"simclr: self-supervised pre-training (SimCLR and other methods) and evaluation (Fashion-MNIST by default)"};
   app.require_subcommand(1);
@@ -53,7 +66,11 @@ int main(int argc, char** argv) {
   std::string method_help = "Self-supervised method:";
   for (const MethodInfo& m : method_registry()) method_help += "\n  " + m.name + ": " + m.summary;
   CLI::Option* method_option = flag("--method", &TrainConfig::method, method_help);
-  flag("--data", &TrainConfig::data, "Dataset folder: MNIST layout, CIFAR-10 binary or image folder (\"\": Fashion-MNIST)");
+  flag("--data", &TrainConfig::data, "Dataset folder: MNIST layout, CIFAR-10 binary or image folder (\"\": Fashion-MNIST; layouts below)");
+  flag("--eval-data", &TrainConfig::eval_data, "Labeled dataset folder for the kNN monitor and simclr eval (\"\": --data's own labels)");
+  flag("--channels", &TrainConfig::channels, "0: as the images (gray 1, colour 3), 1: gray, 3: RGB");
+  flag("--image-size", &TrainConfig::image_size, "Every image, view and evaluation N x N (0: the images' own size)");
+  flag("--val-fraction", &TrainConfig::val_fraction, "Hold out this fraction of each class of a labeled image folder as the test split (0: none)");
   CLI::Option* out_option = flag("--out", &TrainConfig::out_dir, "Run folder for checkpoints, metrics and plots (must not hold a run)");
   flag("--epochs", &TrainConfig::epochs, "Epochs (may change on --resume: a larger value stretches the cosine schedule)");
   flag("--steps", &TrainConfig::max_steps, "Stop after this many steps in total (0: all epochs)");
@@ -99,6 +116,7 @@ int main(int argc, char** argv) {
     hyper_options.emplace_back(
         name, train_cmd->add_option("--" + name, hyper_values[name], "Method hyper-parameter:" + hyper_help[name]));
   }
+  train_cmd->footer(kDataLayouts);
   std::string resume_dir;
   bool force = false, train_quiet = false;
   train_cmd->add_flag("--quiet", train_quiet, "No progress lines (errors and warnings still go to stderr)");
@@ -116,7 +134,10 @@ int main(int argc, char** argv) {
   bool eval_quiet = false;
   auto* eval_cmd = app.add_subcommand("eval", "Linear probe + kNN of a checkpoint, with raw-pixel and random-encoder baselines");
   eval_cmd->add_option("--run,--out", ec.run, "Run directory (or .ckpt file) to evaluate")->capture_default_str();
-  eval_cmd->add_option("--data", ec.data, "Dataset folder (default: the run's)");
+  eval_cmd->add_option("--data,--eval-data", ec.data, "Labeled dataset folder (default: the run's --eval-data, else its --data)");
+  eval_cmd->add_option("--val-fraction", ec.val_fraction, "Fraction of each class held out as the test split (-1: as the run on its own data, else 0)")
+      ->capture_default_str();
+  eval_cmd->footer(kDataLayouts);
   eval_cmd->add_option("--epochs", ec.probe_epochs, "Linear probe epochs (0: skip the probe)")->capture_default_str();
   eval_cmd->add_option("--train-subset", ec.train_subset, "First N training images (-1: as the run, 0: all)")->capture_default_str();
   eval_cmd->add_option("--test-subset", ec.test_subset, "First N test images (-1: as the run, 0: all)")->capture_default_str();
@@ -162,6 +183,9 @@ int main(int argc, char** argv) {
   preview_cmd->add_option("--out", preview_out, "Output PNG")->capture_default_str();
   preview_cmd->add_option("--count", preview_count, "Images (rows)")->capture_default_str();
   preview_cmd->add_option("--seed", preview_seed, "Seed of the views")->capture_default_str();
+  DataOptions preview_options;
+  preview_cmd->add_option("--channels", preview_options.channels, "0: as the images, 1: gray, 3: RGB")->capture_default_str();
+  preview_cmd->add_option("--image-size", preview_options.image_size, "Images N x N (0: their own size)")->capture_default_str();
 
   // "simclr frobnicate": name the commands instead of CLI11's "A subcommand is required".
   if (argc > 1 && argv[1][0] != '-') {
@@ -248,10 +272,16 @@ int main(int argc, char** argv) {
                   model->options().encoder.encoder.c_str(), static_cast<long long>(model->options().encoder.width),
                   static_cast<long long>(model->feature_dim()));
     } else if (preview_cmd->parsed()) {
-      const TrainData data = load_train_data(preview_data);
+      TrainConfig checked;  // the flags' ranges, as train checks them
+      checked.channels = preview_options.channels;
+      checked.image_size = preview_options.image_size;
+      validate_config(checked);
+      const TrainData data = load_train_data(preview_data, preview_options);
       const std::string preset = !preview_preset.empty() ? preview_preset : augment::default_preset(data.train.channels());
-      write_augment_preview(data.train, preset, preview_out, preview_count, preview_seed);
-      std::printf("wrote %s (%lld images, preset %s)\n", preview_out.c_str(), static_cast<long long>(preview_count),
+      write_augment_preview(data.train, preset, preview_out, preview_count, preview_seed,
+                            std::min(data.train.height(), data.train.width()));
+      std::printf("wrote %s (%lld images, preset %s)\n", preview_out.c_str(),
+                  static_cast<long long>(std::min(preview_count, data.train.size())),
                   preset.c_str());
     }
   } catch (const std::exception& e) {

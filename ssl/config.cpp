@@ -9,6 +9,7 @@
 #include "augment/transform.h"
 #include "core/generator.h"
 #include "core/ops.h"
+#include "nn/convnet.h"
 
 namespace sc::ssl {
 
@@ -50,6 +51,10 @@ std::string config_to_json(const TrainConfig& c) {
   j["train_subset"] = c.train_subset;
   j["test_subset"] = c.test_subset;
   j["augment"] = c.augment;
+  j["channels"] = c.channels;
+  j["image_size"] = c.image_size;
+  j["val_fraction"] = c.val_fraction;
+  j["eval_data"] = c.eval_data;
   j["method"] = c.method;
   j["method_params"] = Json::object();
   for (const auto& [name, value] : c.method_params) j["method_params"][name] = value;
@@ -91,6 +96,10 @@ TrainConfig config_from_json(const std::string& text) {
   read_field(j, "train_subset", c.train_subset);
   read_field(j, "test_subset", c.test_subset);
   read_field(j, "augment", c.augment);
+  read_field(j, "channels", c.channels);
+  read_field(j, "image_size", c.image_size);
+  read_field(j, "val_fraction", c.val_fraction);
+  read_field(j, "eval_data", c.eval_data);
   read_field(j, "encoder", c.encoder);
   read_field(j, "width", c.width);
   read_field(j, "projection_dim", c.projection_dim);
@@ -180,6 +189,15 @@ void validate_config(const TrainConfig& c) {
            "] (0: build batches on the training thread), got ", c.workers);
   SC_CHECK(c.train_subset >= 0, "--train-subset must be >= 0 (0: all), got ", c.train_subset);
   SC_CHECK(c.test_subset >= 0, "--test-subset must be >= 0 (0: all), got ", c.test_subset);
+  SC_CHECK(c.channels == 0 || c.channels == 1 || c.channels == 3,
+           "--channels must be 0 (as the images), 1 (gray) or 3 (RGB), got ", c.channels);
+  check_range<int64_t>("--image-size", c.image_size, 0, kMaxImageSize, " (0: the images' own size)");
+  // The encoder's smallest input, before any image is read (check_image_size says it again
+  // for the data's own size).
+  SC_CHECK(c.image_size == 0 || c.encoder != "convnet" || c.image_size >= nn::ConvNet::kMinInputSize, "--image-size ",
+           c.image_size, " is too small for the convnet encoder: its 2 max-pools need at least ",
+           nn::ConvNet::kMinInputSize, "x", nn::ConvNet::kMinInputSize, " (0: the images' own size; or --encoder resnet18)");
+  check_range("--val-fraction", c.val_fraction, 0.0, kMaxValFraction, " (0: no split)");
   check_range<int64_t>("--knn-k", c.knn_k, 0, kMaxKnnK, " (0: no kNN monitor)");
   SC_CHECK(c.knn_bank_size >= 0, "--knn-bank must be >= 0 (0: all), got ", c.knn_bank_size);
   SC_CHECK(c.log_every >= 1, "--log-every must be >= 1, got ", c.log_every);
@@ -198,6 +216,9 @@ void check_resume_compatible(const TrainConfig& stored, const TrainConfig& reque
           requested.data.empty() ? std::string("Fashion-MNIST") : requested.data);
   compare("--train-subset", stored.train_subset, requested.train_subset);
   compare("--augment", stored.augment, requested.augment);
+  compare("--channels", stored.channels, requested.channels);
+  compare("--image-size", stored.image_size, requested.image_size);
+  compare("--val-fraction", stored.val_fraction, requested.val_fraction);
   compare("--method", stored.method, requested.method);
   // Hyper-parameters are compared after resolving, so an explicit default equals an omitted one.
   if (stored.method == requested.method) {
@@ -239,6 +260,16 @@ MethodOptions method_options(const TrainConfig& c, int64_t in_channels) {
 
 std::string augment_preset(const TrainConfig& config, int64_t channels) {
   return config.augment.empty() ? augment::default_preset(channels) : config.augment;
+}
+
+DataOptions data_options(const TrainConfig& config) {
+  DataOptions d;
+  d.train_subset = config.train_subset;
+  d.test_subset = config.test_subset;
+  d.channels = static_cast<int>(config.channels);
+  d.image_size = config.image_size;
+  d.val_fraction = config.val_fraction;
+  return d;
 }
 
 }  // namespace sc::ssl

@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ssl/data/load.h"
 #include "ssl/method.h"
 
 namespace sc::ssl {
@@ -18,6 +19,10 @@ struct TrainConfig {
   int64_t train_subset = 0;    // use only the first N training images (0: all)
   int64_t test_subset = 0;     // use only the first N test images (0: all)
   std::string augment = "";    // augmentation preset; "": default_preset(channels)
+  int64_t channels = 0;        // 0: as the images hold (gray 1, colour 3); 1 or 3: converted
+  int64_t image_size = 0;      // 0: the images' own size; N: every image N x N (views, evaluation)
+  double val_fraction = 0.0;   // > 0: this fraction of each class of a labeled image folder is the test split
+  std::string eval_data;       // "": evaluate on --data; else a labeled dataset folder (for unlabeled --data)
   // ---- model
   std::string method = "simclr";            // a name from ssl/methods/registry.cpp
   HyperParameters method_params = {{"temperature", 0.2}};  // the method's hyper-parameters that differ from its defaults
@@ -66,6 +71,8 @@ inline constexpr int64_t kMaxEpochs = 1000000;
 inline constexpr int64_t kMaxSteps = int64_t{1} << 40;
 inline constexpr int64_t kMaxBatchSize = 65536;
 inline constexpr int64_t kMaxKnnK = 100000;
+inline constexpr int64_t kMaxImageSize = 8192;      // --image-size: 8192 x 8192 is kMaxImagePixels
+inline constexpr double kMaxValFraction = 0.9;      // --val-fraction: at least a tenth stays for training
 // The most threads a flag may ask for: 4 per core this machine reports. More only adds
 // switching; --threads 1000 once started 1,907 threads and hung.
 int max_threads();
@@ -86,5 +93,8 @@ uint64_t model_init_seed(uint64_t seed);
 
 // The augmentation preset a run uses: config.augment, or the default for the channel count.
 std::string augment_preset(const TrainConfig& config, int64_t channels);
+
+// How a run reads its data (ssl/data/load.h): its subsets, channels, image size and split.
+DataOptions data_options(const TrainConfig& config);
 
 }  // namespace sc::ssl

@@ -243,10 +243,40 @@ void validate_eval_config(const EvalConfig& c) {
   SC_CHECK(c.probe_epochs > 0 || c.knn_k > 0, "--epochs 0 and --knn-k 0 leave nothing to measure");
   SC_CHECK(c.train_subset >= -1, "--train-subset must be >= -1 (-1: as the run, 0: all), got ", c.train_subset);
   SC_CHECK(c.test_subset >= -1, "--test-subset must be >= -1 (-1: as the run, 0: all), got ", c.test_subset);
+  SC_CHECK(c.val_fraction == -1 || (c.val_fraction >= 0 && c.val_fraction <= kMaxValFraction),
+           "--val-fraction must be -1 (as the run) or in [0, ", kMaxValFraction, "] (0: no split), got ", c.val_fraction);
   check_threads("--threads", c.threads, "all cores");
   TrainConfig device_only;  // validate_config's device check, and its message for a missing GPU
   device_only.device = c.device;
   validate_config(device_only);
+}
+
+TrainData load_eval_data(const EvalConfig& config, const TrainConfig& run_config, const Method& model) {
+  const bool runs_own_data = config.data.empty();
+  const std::string data_path = !runs_own_data ? config.data : !run_config.eval_data.empty() ? run_config.eval_data
+                                                                                            : run_config.data;
+  const std::string shown = data_path.empty() ? "Fashion-MNIST" : data_path;
+  DataOptions options = data_options(run_config);
+  options.train_subset = config.train_subset >= 0 ? config.train_subset : run_config.train_subset;
+  options.test_subset = config.test_subset >= 0 ? config.test_subset : run_config.test_subset;
+  // The encoder's channel count is the truth about the run (a run from before --channels
+  // read every image folder as RGB); the size is the run's --image-size.
+  options.channels = static_cast<int>(model.options().encoder.in_channels);
+  options.val_fraction = config.val_fraction >= 0 ? config.val_fraction : runs_own_data ? run_config.val_fraction : 0;
+  if (runs_own_data && !run_config.eval_data.empty() && config.train_subset < 0) options.train_subset = 0;
+  TrainData data = load_train_data(data_path, options);
+  SC_CHECK(data.train.labeled(), "eval needs labels: the images in '", shown,
+           "' have no class subfolders; give a labeled folder (root/<class>/<image>) with simclr eval --eval-data, "
+           "or train with --eval-data");
+  SC_CHECK(data.test.has_value(), "eval: the data at '", shown,
+           "' has no test split (give an image folder train/ and test/ subfolders, or --val-fraction F to hold out "
+           "a fraction F of each class)");
+  SC_CHECK(data.test->labeled(), "eval needs labels: the test images in '", data.test->name(),
+           "' have no class subfolders (root/test/<class>/<image>)");
+  SC_CHECK(data.train.channels() == model.options().encoder.in_channels, "eval: the data has ", data.train.channels(),
+           " channel(s) but the checkpoint's encoder takes ", model.options().encoder.in_channels);
+  check_image_size(model.options().encoder, data.train.height(), data.train.width(), data.train.name());
+  return data;
 }
 
 EvalReport evaluate_run(const EvalConfig& config) {
@@ -256,17 +286,9 @@ EvalReport evaluate_run(const EvalConfig& config) {
   CheckpointInfo checkpoint;
   std::unique_ptr<Method> model = load_trained_model(config.run, &run_config, &checkpoint);
   if (config.device == "cuda") model->to(Device::CUDA);
-  const std::string data_path = config.data.empty() ? run_config.data : config.data;
-  const int64_t train_subset = config.train_subset >= 0 ? config.train_subset : run_config.train_subset;
-  const int64_t test_subset = config.test_subset >= 0 ? config.test_subset : run_config.test_subset;
-  const TrainData data = load_train_data(data_path, train_subset, test_subset);
-  SC_CHECK(data.test.has_value(), "eval: the data at '", data_path.empty() ? "Fashion-MNIST" : data_path,
-           "' has no test split (an image folder needs train/ and test/ subfolders)");
+  const TrainData data = load_eval_data(config, run_config, *model);
   const Dataset& train = data.train;
   const Dataset& test = *data.test;
-  SC_CHECK(train.channels() == model->options().encoder.in_channels, "eval: the data has ", train.channels(),
-           " channel(s) but the checkpoint's encoder takes ", model->options().encoder.in_channels);
-  check_image_size(model->options().encoder, train.height(), train.width(), train.name());
 
   EvalReport report;
   report.checkpoint = checkpoint.path;
@@ -319,17 +341,25 @@ Tensor embed_to_npy(const std::string& run, const std::string& data_path, const 
   if (threads > 0) set_num_threads(threads);
   TrainConfig run_config;
   std::unique_ptr<Method> model = load_trained_model(run, &run_config);
-  const TrainData data = load_train_data(data_path.empty() ? run_config.data : data_path, split == "train" ? subset : 0,
-                                         split == "test" ? subset : 0);
-  SC_CHECK(split == "train" || data.test.has_value(), "embed: the data has no test split");
+  // The run's image size and the encoder's channels; the run's split on its own data.
+  DataOptions options = data_options(run_config);
+  options.train_subset = split == "train" ? subset : 0;
+  options.test_subset = split == "test" ? subset : 0;
+  options.channels = static_cast<int>(model->options().encoder.in_channels);
+  // The run's --val-fraction split its evaluation data: its --data only when it had no --eval-data.
+  options.val_fraction = data_path.empty() && run_config.eval_data.empty() ? run_config.val_fraction : 0.0;
+  const TrainData data = load_train_data(data_path.empty() ? run_config.data : data_path, options);
+  SC_CHECK(split == "train" || data.test.has_value(), "embed: the data has no test split (use --split train)");
   const Dataset& dataset = split == "train" ? data.train : *data.test;
   check_image_size(model->options().encoder, dataset.height(), dataset.width(), dataset.name());
   const Tensor features = encode_features(*model, dataset);
   write_npy(path, features);
-  std::string labels_path = path;
-  if (labels_path.size() > 4 && labels_path.substr(labels_path.size() - 4) == ".npy")
-    labels_path.resize(labels_path.size() - 4);
-  write_npy(labels_path + "_labels.npy", from_vector(dataset.labels(), {dataset.size()}));
+  if (dataset.labeled()) {  // unlabeled images have no labels to write
+    std::string labels_path = path;
+    if (labels_path.size() > 4 && labels_path.substr(labels_path.size() - 4) == ".npy")
+      labels_path.resize(labels_path.size() - 4);
+    write_npy(labels_path + "_labels.npy", from_vector(dataset.labels(), {dataset.size()}));
+  }
   return features;
 }
 

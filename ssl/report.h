@@ -20,7 +20,8 @@ namespace sc::ssl {
 
 struct EvalConfig {
   std::string run;                 // a run directory or a checkpoint file
-  std::string data;                // "": the run's own --data
+  std::string data;                // "": the run's --eval-data, else its --data (--data / --eval-data of `simclr eval`)
+  double val_fraction = -1;        // -1: the run's, on the run's data (0 on another folder); else the split to use
   int64_t train_subset = -1;       // -1: the run's own subset; 0: all
   int64_t test_subset = -1;
   int64_t probe_epochs = 100;      // 0: skip the linear probe
@@ -87,7 +88,12 @@ Tensor raw_pixel_features(const Dataset& dataset);
 EvalRow evaluate_features(const std::string& method, const Tensor& train_features, const Dataset& train,
                           const Tensor& test_features, const Dataset& test, const EvalConfig& config);
 
-// The full table for a run (needs a test split: an error otherwise).
+// The data a run is evaluated on: config.data, or the run's --eval-data, or its --data; at
+// the run's image size and the encoder's channels, with its split and subsets unless
+// `config` overrides them. Both splits must have labels: an error says what to give otherwise.
+TrainData load_eval_data(const EvalConfig& config, const TrainConfig& run_config, const Method& model);
+
+// The full table for a run (needs a labeled test split: an error otherwise).
 EvalReport evaluate_run(const EvalConfig& config);
 // Throws sc::Error naming the flag, its value and the allowed range; evaluate_run calls it
 // before it loads anything.

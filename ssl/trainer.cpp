@@ -202,7 +202,31 @@ TrainResult train(const TrainConfig& config, StartMode mode, const TrainHooks& h
   } else {
     run.check_new_run_allowed(mode == StartMode::Replace);
   }
-  return train(config, load_train_data(config.data, config.train_subset, config.test_subset), mode, hooks);
+  return train(config, load_run_data(config), mode, hooks);
+}
+
+TrainData load_run_data(const TrainConfig& config) {
+  DataOptions options = data_options(config);
+  if (config.eval_data.empty()) return load_train_data(config.data, options);
+  // --eval-data: the training images come from --data (all of them: --val-fraction splits the
+  // evaluation data), the kNN monitor's bank and test images from --eval-data, brought to
+  // the training images' channels so that one encoder reads both.
+  options.val_fraction = 0;
+  TrainData data;
+  data.train = load_train_data(config.data, options).train;
+  DataOptions eval_options = data_options(config);
+  eval_options.train_subset = 0;
+  eval_options.channels = static_cast<int>(data.train.channels());
+  TrainData eval = load_train_data(config.eval_data, eval_options);
+  SC_CHECK(eval.train.labeled(), "--eval-data: ", eval.train.name(),
+           " has no labels; give a labeled folder (root/<class>/<image>, or root/train/<class>/ and root/test/<class>/)");
+  SC_CHECK(eval.test.has_value(), "--eval-data: ", eval.train.name(),
+           " has no test split; give one with train/ and test/ subfolders, or add --val-fraction");
+  SC_CHECK(eval.test->labeled(), "--eval-data: the test images in ", eval.test->name(),
+           " have no labels (root/test/<class>/<image>)");
+  data.knn_bank = std::move(eval.train);
+  data.test = std::move(eval.test);
+  return data;
 }
 
 TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mode, const TrainHooks& hooks) {
@@ -234,6 +258,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
 
   // ---- the data: every epoch a new shuffle and new views, from (seed, epoch, sample) only
   const Dataset& train_set = data.train;
+  const Dataset& knn_bank = data.knn_bank ? *data.knn_bank : train_set;  // labeled images for the kNN monitor
   SC_CHECK(train_set.size() >= config.batch_size, "training set '", train_set.name(), "' has ", train_set.size(),
            " images, fewer than one batch of ", config.batch_size, " (lower --batch-size)");
   const std::string preset = augment_preset(config, train_set.channels());
@@ -245,7 +270,10 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   loader_options.pin_memory = device == Device::CUDA;  // batches land in page-locked memory
   loader_options.shard_index = dp.rank;
   loader_options.shard_count = dp.world_size;
-  Loader loader(train_set, loader_options, augment::make_preset(preset));
+  // The views are as large as the images (their shorter side, for images of their own size
+  // that are not square), so training and evaluation see one size.
+  const int64_t view_size = std::min(train_set.height(), train_set.width());
+  Loader loader(train_set, loader_options, augment::make_preset(preset, view_size));
   const int64_t steps_per_epoch = loader.batches_per_epoch();
   const int64_t total_steps =
       config.max_steps > 0 ? std::min(config.epochs * steps_per_epoch, config.max_steps) : config.epochs * steps_per_epoch;
@@ -309,11 +337,13 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
                    << ", "
                    << config.optimizer << " lr " << config.lr << ", " << total_steps << " steps (" << steps_per_epoch
                    << " per epoch, warmup " << warmup_steps << "), augment " << preset << ", out " << run.path() << "\n";
+    if (config.knn_k > 0 && !knn_bank.labeled())
+      progress.out() << "no kNN monitor: the training images have no labels (give a labeled folder with --eval-data)\n";
   }
   if (!resumed && dp.is_root()) {
     // What the network sees, before it sees it. Optional: a failure is a warning.
     try {
-      write_augment_preview(train_set, preset, run.file("augment-preview.png"), 8, config.seed);
+      write_augment_preview(train_set, preset, run.file("augment-preview.png"), 8, config.seed, view_size);
     } catch (const std::exception& e) {
       warn(std::string("augmentation preview not written: ") + e.what());
     }
@@ -341,6 +371,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       const auto step_start = Clock::now();
       const double communication_before = dist::collective_seconds();
       StepResult r;
+      if (hooks.on_batch) hooks.on_batch(step, batch->images);
       if (hooks.on_step_start) hooks.on_step_start(step);
       try {
         r = train_step(*method, *optimizer, schedule, batch->images.to(device), step, hooks);
@@ -388,9 +419,10 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
     epoch_line["seconds"] = summary.seconds;
     metrics.append(epoch_line.dump());
     save(step);
-    if (config.knn_k > 0 && data.test && epoch_complete && !interrupted && dp.is_root()) {
+    if (config.knn_k > 0 && data.test && knn_bank.labeled() && data.test->labeled() && epoch_complete &&
+        !interrupted && dp.is_root()) {
       try {
-        summary.knn_accuracy = knn_monitor(*method, train_set, *data.test, config);
+        summary.knn_accuracy = knn_monitor(*method, knn_bank, *data.test, config);
         Json knn_line = record("knn", epoch, step);
         knn_line["knn_accuracy"] = summary.knn_accuracy;
         knn_line["k"] = config.knn_k;
@@ -470,12 +502,21 @@ std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig*
   return method;
 }
 
+std::vector<int64_t> preview_indices(int64_t dataset_size, int64_t count) {
+  const int64_t n = std::min(count, dataset_size);
+  std::vector<int64_t> indices(static_cast<size_t>(std::max<int64_t>(n, 0)));
+  // Evenly spread over the dataset: a folder is read class by class, so its first images
+  // would all be of one class.
+  for (int64_t k = 0; k < n; ++k) indices[k] = k * dataset_size / n;
+  return indices;
+}
+
 void write_augment_preview(const Dataset& dataset, const std::string& preset, const std::string& path, int64_t count,
-                           uint64_t seed) {
+                           uint64_t seed, int64_t crop_size) {
   SC_CHECK(count >= 1, "augment preview: count must be >= 1, got ", count);
   std::vector<augment::Image> originals;
-  for (int64_t i = 0; i < std::min(count, dataset.size()); ++i) originals.push_back(dataset.float_image(i));
-  augment::write_preview_png(path, originals, *augment::make_preset(preset), seed);
+  for (int64_t i : preview_indices(dataset.size(), count)) originals.push_back(dataset.float_image(i));
+  augment::write_preview_png(path, originals, *augment::make_preset(preset, crop_size), seed);
 }
 
 }  // namespace sc::ssl

@@ -56,6 +56,8 @@ struct TrainHooks {
   std::function<void(int64_t step, Method& method, const Tensor& loss)> after_forward;
   std::function<void(int64_t step)> on_step_start;
   std::function<void(int64_t step)> on_step_end;
+  // Sees each two-view batch [2B, C, H, W] before its step (tests check the views' size).
+  std::function<void(int64_t step, const Tensor& views)> on_batch;
 };
 
 // ---- one step -----------------------------------------------------------------------------
@@ -109,6 +111,11 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
 // Loads the data named by config.data (after validating the config), then trains.
 TrainResult train(const TrainConfig& config, StartMode mode = StartMode::New, const TrainHooks& hooks = {});
 
+// A run's data: config.data read with the run's channels, image size, split and subsets;
+// with config.eval_data, the kNN monitor's bank (TrainData::knn_bank) and test split come
+// from that labeled folder instead.
+TrainData load_run_data(const TrainConfig& config);
+
 // The config stored in the newest readable checkpoint of `run_dir` (for `--resume DIR`).
 TrainConfig load_run_config(const std::string& run_dir);
 
@@ -124,8 +131,11 @@ struct CheckpointInfo {
 std::unique_ptr<Method> load_trained_model(const std::string& path, TrainConfig* config_out = nullptr,
                                            CheckpointInfo* from = nullptr);
 
-// The augmentation preview PNG: `count` images of `dataset`, each with two views.
+// The augmentation preview PNG: `count` images spread evenly over `dataset` (preview_indices),
+// each with two views; crop_size as make_preset's (0: the preset's own).
 void write_augment_preview(const Dataset& dataset, const std::string& preset, const std::string& path, int64_t count,
-                           uint64_t seed);
+                           uint64_t seed, int64_t crop_size = 0);
+// The dataset indices the preview shows: min(count, dataset_size) of them, k * size / n.
+std::vector<int64_t> preview_indices(int64_t dataset_size, int64_t count);
 
 }  // namespace sc::ssl

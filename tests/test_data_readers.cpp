@@ -349,7 +349,7 @@ TEST_CASE("data: image folder loads PNG and JPEG, classes in sorted order, pixel
   }
 
   ImageFolderInfo info;
-  const Dataset rgb = load_image_folder(dir.path.string(), 3, &info);
+  const Dataset rgb = load_image_folder(dir.path.string(), {.channels = 3}, &info);
   CHECK(rgb.size() == 4);
   CHECK(rgb.num_classes() == 2);
   CHECK(info.class_names == std::vector<std::string>{"a_cat", "b_dog"});
@@ -378,7 +378,7 @@ TEST_CASE("data: image folder loads PNG and JPEG, classes in sorted order, pixel
   CHECK(worst <= 24);
 
   // One channel: RGB becomes luma (ssl/data/image_decode.cpp); within 1 level of 0.299 R + 0.587 G + 0.114 B.
-  const Dataset gray = load_image_folder(dir.path.string(), 1);
+  const Dataset gray = load_image_folder(dir.path.string(), {.channels = 1});
   CHECK(gray.channels() == 1);
   const auto g = gray.image(2);
   for (int p = 0; p < 24; ++p) {
@@ -391,7 +391,7 @@ TEST_CASE("data: a gray PNG loaded with 3 channels repeats its one channel") {
   TempDir dir("folder_gray");
   fs::create_directories(dir.path / "only");
   write_png(dir.file("only/a.png"), 5, 3, 1, 7);
-  const Dataset ds = load_image_folder(dir.path.string(), 3);
+  const Dataset ds = load_image_folder(dir.path.string(), {.channels = 3});
   const auto img = ds.image(0);
   const std::vector<uint8_t> expected = hwc_pattern(5, 3, 1, 7);
   for (int c = 0; c < 3; ++c)
@@ -436,9 +436,10 @@ TEST_CASE("data: image folder problems give an error naming the file or folder")
   }
   SUBCASE("no class folders, missing root, bad channel count") {
     TempDir empty("folder_empty");
-    CHECK(contains(message_of([&] { load_image_folder(empty.path.string()); }), "has no class subfolders"));
+    CHECK(contains(message_of([&] { load_image_folder(empty.path.string()); }), "holds no .png/.jpg/.jpeg images and no class subfolders"));
     CHECK(contains(message_of([&] { load_image_folder(dir.file("missing")); }), dir.file("missing") + " does not exist"));
-    CHECK(contains(message_of([&] { load_image_folder(dir.path.string(), 2); }), "channels must be 1 or 3, got 2"));
+    CHECK(contains(message_of([&] { load_image_folder(dir.path.string(), {.channels = 2}); }),
+                   "channels must be 0 (as the images), 1 or 3, got 2"));
   }
 }
 

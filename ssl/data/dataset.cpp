@@ -26,6 +26,22 @@ Dataset::Dataset(std::string name, int64_t channels, int64_t height, int64_t wid
              " is outside [0, ", num_classes_, ")");
 }
 
+Dataset Dataset::unlabeled(std::string name, int64_t channels, int64_t height, int64_t width,
+                           std::vector<uint8_t> pixels) {
+  const int64_t numel = channels * height * width;
+  SC_CHECK(numel > 0, "dataset ", name, ": image size must be positive, got ", channels, "x", height, "x", width);
+  const auto count = static_cast<size_t>(pixels.size() / static_cast<size_t>(numel));
+  Dataset d(std::move(name), channels, height, width, std::move(pixels), std::vector<int64_t>(count, 0), 1);
+  d.labeled_ = false;
+  return d;
+}
+
+Dataset Dataset::with_images(int64_t channels, int64_t height, int64_t width, std::vector<uint8_t> pixels) const {
+  Dataset d(name_, channels, height, width, std::move(pixels), labels_, num_classes_);
+  d.labeled_ = labeled_;
+  return d;
+}
+
 void Dataset::check_index(int64_t i) const {
   SC_CHECK(i >= 0 && i < size(), "dataset ", name_, ": index ", i, " is outside [0, ", size(), ")");
 }
@@ -46,15 +62,25 @@ augment::Image Dataset::float_image(int64_t i) const {
 
 Dataset dataset_head(const Dataset& dataset, int64_t count) {
   if (count <= 0 || count >= dataset.size()) count = dataset.size();
+  std::vector<int64_t> indices(static_cast<size_t>(count));
+  for (int64_t i = 0; i < count; ++i) indices[i] = i;
+  return dataset_select(dataset, indices, dataset.name());
+}
+
+Dataset dataset_select(const Dataset& dataset, const std::vector<int64_t>& indices, const std::string& name) {
   std::vector<uint8_t> pixels;
-  pixels.reserve(static_cast<size_t>(count * dataset.image_numel()));
-  std::vector<int64_t> labels(dataset.labels().begin(), dataset.labels().begin() + count);
-  for (int64_t i = 0; i < count; ++i) {
-    const auto img = dataset.image(i);
+  pixels.reserve(indices.size() * static_cast<size_t>(dataset.image_numel()));
+  std::vector<int64_t> labels;
+  labels.reserve(indices.size());
+  for (int64_t i : indices) {
+    const auto img = dataset.image(i);  // checks i
     pixels.insert(pixels.end(), img.begin(), img.end());
+    labels.push_back(dataset.label(i));
   }
-  return Dataset(dataset.name(), dataset.channels(), dataset.height(), dataset.width(), std::move(pixels),
-                 std::move(labels), dataset.num_classes());
+  if (!dataset.labeled())
+    return Dataset::unlabeled(name, dataset.channels(), dataset.height(), dataset.width(), std::move(pixels));
+  return Dataset(name, dataset.channels(), dataset.height(), dataset.width(), std::move(pixels), std::move(labels),
+                 dataset.num_classes());
 }
 
 }  // namespace sc::ssl

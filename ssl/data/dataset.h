@@ -27,6 +27,12 @@ class Dataset {
   // every label must be in [0, num_classes). Throws sc::Error naming `name` otherwise.
   Dataset(std::string name, int64_t channels, int64_t height, int64_t width, std::vector<uint8_t> pixels,
           std::vector<int64_t> labels, int64_t num_classes);
+  // Images without labels (a folder of images with no class subfolders): training works on
+  // them; evaluation refuses them (labeled() is false). label(i) is 0 for every image.
+  static Dataset unlabeled(std::string name, int64_t channels, int64_t height, int64_t width,
+                           std::vector<uint8_t> pixels);
+  // The same labels and name with other images (`pixels` holds size() images of the new size).
+  Dataset with_images(int64_t channels, int64_t height, int64_t width, std::vector<uint8_t> pixels) const;
 
   // "fashion-mnist/train", a file or folder name: used in error messages and logs.
   const std::string& name() const { return name_; }
@@ -35,6 +41,8 @@ class Dataset {
   int64_t height() const { return height_; }
   int64_t width() const { return width_; }
   int64_t num_classes() const { return num_classes_; }
+  // False for Dataset::unlabeled: its labels are placeholders, not classes.
+  bool labeled() const { return labeled_; }
   // Bytes per image: channels * height * width.
   int64_t image_numel() const { return channels_ * height_ * width_; }
 
@@ -51,6 +59,7 @@ class Dataset {
 
   std::string name_;
   int64_t channels_ = 0, height_ = 0, width_ = 0, num_classes_ = 0;
+  bool labeled_ = true;
   std::vector<uint8_t> pixels_;
   std::vector<int64_t> labels_;
 };
@@ -58,5 +67,8 @@ class Dataset {
 // The first `count` images of `dataset` as a new Dataset (count <= 0 or >= size: a copy of
 // all of it). Used for subsets, quick runs and tests.
 Dataset dataset_head(const Dataset& dataset, int64_t count);
+
+// The images at `indices` (in that order) as a new Dataset named `name`; labeled() is kept.
+Dataset dataset_select(const Dataset& dataset, const std::vector<int64_t>& indices, const std::string& name);
 
 }  // namespace sc::ssl

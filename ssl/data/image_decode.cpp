@@ -114,10 +114,13 @@ DecodedImage decode_png(const std::vector<uint8_t>& bytes, int channels, const s
   std::vector<png_bytep> rows;
   std::string error;
   bool too_large = false;
-  const int file_channels = decode_png_native(bytes, out, rows, error, too_large);
+  const int native_channels = decode_png_native(bytes, out, rows, error, too_large);
   if (too_large) check_pixels(out.width, out.height, path);
-  SC_CHECK(file_channels > 0, "cannot decode image file ", path, " as PNG: ", error);
-  if (file_channels != channels) out.pixels = convert_channels(out.pixels, file_channels, channels);
+  SC_CHECK(native_channels > 0, "cannot decode image file ", path, " as PNG: ", error);
+  // Gray and gray + alpha are gray files; RGB, RGBA and palette files are colour.
+  out.file_channels = native_channels <= 2 ? 1 : 3;
+  out.channels = channels == 0 ? out.file_channels : channels;
+  if (native_channels != out.channels) out.pixels = convert_channels(out.pixels, native_channels, out.channels);
   return out;
 }
 
@@ -163,13 +166,15 @@ std::string decode_jpeg_into(const std::vector<uint8_t>& bytes, int channels, De
     check_pixels(info.image_width, info.image_height, path);  // throws; nothing of libjpeg's is left
   }
   // Colour to gray keeps the luma (Y) plane; gray to RGB replicates it.
-  info.out_color_space = channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  out.file_channels = info.jpeg_color_space == JCS_GRAYSCALE ? 1 : 3;
+  out.channels = channels == 0 ? out.file_channels : channels;
+  info.out_color_space = out.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
   jpeg_start_decompress(&info);
   out.width = static_cast<int>(info.output_width);
   out.height = static_cast<int>(info.output_height);
-  out.pixels.resize(static_cast<size_t>(out.width) * out.height * channels);
+  out.pixels.resize(static_cast<size_t>(out.width) * out.height * out.channels);
   while (info.output_scanline < info.output_height) {
-    JSAMPROW row = out.pixels.data() + static_cast<size_t>(info.output_scanline) * out.width * channels;
+    JSAMPROW row = out.pixels.data() + static_cast<size_t>(info.output_scanline) * out.width * out.channels;
     jpeg_read_scanlines(&info, &row, 1);
   }
   jpeg_finish_decompress(&info);
@@ -180,7 +185,8 @@ std::string decode_jpeg_into(const std::vector<uint8_t>& bytes, int channels, De
 }  // namespace
 
 DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const std::string& path) {
-  SC_CHECK(channels == 1 || channels == 3, "decode_image(", path, "): channels must be 1 or 3, got ", channels);
+  SC_CHECK(channels == 0 || channels == 1 || channels == 3, "decode_image(", path,
+           "): channels must be 0 (as the file holds), 1 or 3, got ", channels);
   SC_CHECK(!bytes.empty(), "image file ", path, " is empty");
   if (is_png(bytes)) return decode_png(bytes, channels, path);
   SC_CHECK(is_jpeg(bytes), "cannot decode image file ", path, ": not a PNG or JPEG file (by its first bytes)");

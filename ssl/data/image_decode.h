@@ -16,11 +16,14 @@ namespace sc::ssl {
 
 struct DecodedImage {
   int width = 0, height = 0;
+  int channels = 0;             // 1 or 3: the channels of `pixels`
+  int file_channels = 0;        // what the file holds: 1 (gray, gray + alpha) or 3 (colour, palette, RGBA)
   std::vector<uint8_t> pixels;  // HWC, interleaved, `channels` values per pixel
 };
 
-// channels 1: gray (colour images give their luma), 3: RGB (gray is replicated). Alpha is
-// dropped. 16-bit PNGs keep their high byte.
+// channels 1: gray (colour images give their luma), 3: RGB (gray is replicated), 0: as the
+// file holds (1 for gray files, 3 for colour ones). Alpha is dropped. 16-bit PNGs keep their
+// high byte.
 DecodedImage decode_image(const std::vector<uint8_t>& bytes, int channels, const std::string& path);
 
 }  // namespace sc::ssl
