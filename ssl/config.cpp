@@ -204,6 +204,15 @@ void validate_config(const TrainConfig& c) {
   SC_CHECK(!c.out_dir.empty(), "--out must name a directory");
 }
 
+void check_resume_compatible(const std::string& stored_config_json, const TrainConfig& requested) {
+  const TrainConfig stored = config_from_json(stored_config_json);
+  SC_CHECK(stored.data.empty() || Json::parse(stored_config_json).contains("image_size"),
+           "--resume: this run (data '", stored.data,
+           "') was written by an older simclr, which read image folders as 3 channels with 32x32 views; this "
+           "version cannot continue it unchanged. Start a new run (simclr eval and embed of this run still work)");
+  check_resume_compatible(stored, requested);
+}
+
 void check_resume_compatible(const TrainConfig& stored, const TrainConfig& requested) {
   std::vector<std::string> changed;
   auto compare = [&](const char* flag, const auto& was, const auto& now) {

@@ -84,6 +84,10 @@ void check_threads(const char* flag, int64_t threads, const char* zero_means);
 // Throws sc::Error listing every flag whose value differs between the run's stored config and
 // `requested`, with both values, and what to do instead.
 void check_resume_compatible(const TrainConfig& stored, const TrainConfig& requested);
+// The same, from the run's config.json text. A run on an image folder (--data given) written
+// before --channels and --image-size existed read every folder as 3 channels with 32x32
+// views; this version would continue it at the images' own size, so it is refused instead.
+void check_resume_compatible(const std::string& stored_config_json, const TrainConfig& requested);
 
 // The method options of a run on images with `in_channels` channels.
 MethodOptions method_options(const TrainConfig& config, int64_t in_channels);

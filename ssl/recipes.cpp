@@ -14,11 +14,23 @@ TrainConfig recipe_r() {
   return c;
 }
 
+// The README main job: quick for 3 epochs at temperature 0.1. Chosen on seed 0 from two
+// 3-epoch runs of quick (full protocol: temperature 0.2 gave probe 86.37%, kNN 80.37%;
+// 0.1 gave 86.73%, 80.78%), then checked with seed 1 by scripts/run.sh (README).
+TrainConfig recipe_main() {
+  TrainConfig c;
+  c.recipe = std::string("main");
+  c.epochs = 3;
+  c.method_params = {{"temperature", 0.1}};
+  return c;
+}
+
 }  // namespace
 
 const std::vector<Recipe>& recipes() {
   static const std::vector<Recipe> all = {
-      {"quick", "the README main job: 1 epoch, batch 128, Adam lr 3e-3, SimCLR temperature 0.2", TrainConfig{}},
+      {"quick", "a first try: 1 epoch, batch 128, Adam lr 3e-3, SimCLR temperature 0.2", TrainConfig{}},
+      {"main", "the README main job: quick for 3 epochs at temperature 0.1", recipe_main()},
       {"R", "the reference recipe checked against PyTorch: 3 epochs, batch 256, lr 1e-3, temperature 0.5",
        recipe_r()},
   };

@@ -198,7 +198,7 @@ TrainResult train(const TrainConfig& config, StartMode mode, const TrainHooks& h
   const RunDir run(config.out_dir);
   if (mode == StartMode::Resume) {
     std::ostringstream quiet;  // the real load below says it, if it falls back
-    check_resume_compatible(config_from_json(run.load_latest(quiet).config), config);
+    check_resume_compatible(run.load_latest(quiet).config, config);
   } else {
     run.check_new_run_allowed(mode == StartMode::Replace);
   }
@@ -249,7 +249,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   std::optional<Checkpoint> resumed;
   if (mode == StartMode::Resume) {
     resumed = run.load_latest(std::cerr, &result.resumed_from);
-    check_resume_compatible(config_from_json(resumed->config), config);
+    check_resume_compatible(resumed->config, config);
     if (dp.is_root() && result.resumed_from == run.previous_checkpoint() && fs::exists(run.checkpoint()))
       warn("the unreadable newest checkpoint was moved to " + run.set_aside_newest());
   } else if (dp.is_root()) {

@@ -16,6 +16,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "core/ops.h"
 #include "ssl/data/image_folder.h"
 #include "ssl/data/image_resize.h"
@@ -625,3 +627,21 @@ TEST_CASE("images: simclr train, eval and augment-preview on image folders; bad 
   CHECK(contains(r.output, "unlabeled images root/<image>.png|.jpg, no subfolders"));
 }
 #endif
+
+TEST_CASE("images: a run on an image folder from before --image-size existed is refused on resume, not changed") {
+  TrainConfig c;
+  c.data = "/some/images";
+  nlohmann::json old = nlohmann::json::parse(config_to_json(c));
+  old.erase("image_size");  // what an older simclr wrote
+  old.erase("channels");
+  const std::string message = message_of([&] { check_resume_compatible(old.dump(), c); });
+  CHECK(contains(message, "written by an older simclr"));
+  CHECK(contains(message, "Start a new run"));
+  // The same config written by this version resumes, and Fashion-MNIST runs (no --data) from
+  // before are unaffected: their views were always the images' size.
+  CHECK_NOTHROW(check_resume_compatible(config_to_json(c), c));
+  TrainConfig fashion;
+  nlohmann::json old_fashion = nlohmann::json::parse(config_to_json(fashion));
+  old_fashion.erase("image_size");
+  CHECK_NOTHROW(check_resume_compatible(old_fashion.dump(), fashion));
+}

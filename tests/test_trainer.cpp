@@ -527,7 +527,7 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
   CHECK(contains(message_of([] { load_train_data("/nonexistent/data"); }), "'/nonexistent/data' does not exist"));
 }
 
-TEST_CASE("simclr: recipes: quick is TrainConfig's defaults, R is the reference recipe") {
+TEST_CASE("simclr: recipes: quick is TrainConfig's defaults, main is quick longer, R is the reference recipe") {
   CHECK(config_to_json(recipe_config("quick")) == config_to_json(TrainConfig{}));
   const TrainConfig r = recipe_config("R");
   CHECK(r.recipe == "R");
@@ -539,8 +539,14 @@ TEST_CASE("simclr: recipes: quick is TrainConfig's defaults, R is the reference 
   CHECK(quick.batch_size == 128);
   CHECK(quick.lr == 3e-3);
   CHECK(quick.method_params.at("temperature") == 0.2);
+  // main is quick for 3 epochs at temperature 0.1, nothing else.
+  TrainConfig main_expected;
+  main_expected.recipe = std::string("main");
+  main_expected.epochs = 3;
+  main_expected.method_params = {{"temperature", 0.1}};
+  CHECK(config_to_json(recipe_config("main")) == config_to_json(main_expected));
   for (const Recipe& recipe : recipes()) CHECK_NOTHROW(validate_config(recipe.config));
-  CHECK(contains(message_of([] { recipe_config("slow"); }), "unknown recipe 'slow' (known: quick, R)"));
+  CHECK(contains(message_of([] { recipe_config("slow"); }), "unknown recipe 'slow' (known: quick, main, R)"));
 }
 
 TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed, export, preview") {
@@ -1003,7 +1009,7 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
            {"--temperature inf", "--temperature must be in [0.01, 100] for simclr, got inf"},
            {"--method byol2", "unknown method 'byol2' (known: simclr"},
            {"--temperature 1e-30", "--temperature must be in [0.01, 100] for simclr, got 1e-30"},
-           {"--recipe slow", "unknown recipe 'slow' (known: quick, R)"},
+           {"--recipe slow", "unknown recipe 'slow' (known: quick, main, R)"},
            {"--lr 0", "--lr must be in (0, 100], got 0"},
            {"--knn-bank -5", "--knn-bank must be >= 0"},
        }) {
