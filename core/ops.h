@@ -204,7 +204,8 @@ Tensor normalize(const Tensor& x, int64_t dim = 1, double eps = 1e-12);
 Tensor nt_xent(const Tensor& z, double temperature);
 
 // ---- threads (core/parallel.cpp) -------------------------------------------------
-// CPU kernels use OpenMP (and Eigen's GEMM its own OpenMP loop); default: all cores.
+// CPU kernels use OpenMP; default: all cores. Results have the same bits on any thread
+// count (docs/DESIGN.md, "Determinism").
 void set_num_threads(int n);
 int num_threads();
 

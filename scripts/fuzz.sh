@@ -10,6 +10,11 @@
 #   OUT (default out/fuzz), BUILD_DIR (default build-sanitize, shared with sanitize.sh), JOBS
 # Exits 1 when a replay or a fuzzing run found a problem; the input is saved in
 # $OUT/<target>/artifacts/ and the report is in $OUT/<target>/fuzz.log.
+#
+# Executions add up over runs on one machine: $OUT/<target>/total_runs keeps the sum of every
+# run's count (the life of that corpus), shown in the table beside the goal of 10 million per
+# target. Each target also prints one line for scripts to read:
+#   FUZZ_RESULT target=idx seconds=60 runs=123456 runs_per_s=2057 total_runs=987654 crashes=0
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-10}
@@ -55,14 +60,20 @@ for t in $targets; do
   last=$(grep -E '^#[0-9]+' "$work/fuzz.log" | tail -1 || true)
   coverage=$(sed -n 's/.* cov: \([0-9]*\) .*/\1/p' <<< "$last")
   corpus=$(sed -n 's/.* corp: \([0-9]*\)\/.*/\1/p' <<< "$last")
+  # The life of this machine's corpus: add this run's count to the target's ledger.
+  total=$(( $(cat "$work/total_runs" 2>/dev/null || echo 0) + ${execs:-0} ))
+  echo "$total" > "$work/total_runs"
+  crashes=0
   result="0 crashes"
   if [ "$status" -ne 0 ]; then
+    crashes=1
     result="FOUND A PROBLEM (exit $status): $(ls "$work/artifacts" | head -1)"
     failed="$failed $t"
     grep -E 'ERROR|runtime error|SUMMARY|what\(\)' "$work/fuzz.log" | head -10 || true
   fi
   echo "   ${execs:-0} runs, ${per_second:-0}/s, coverage ${coverage:-?}, corpus ${corpus:-?}: $result"
-  rows="$rows| fuzz_$t | $replayed, $replay | $seconds | ${execs:-0} | ${per_second:-0} | ${coverage:-?} | ${corpus:-?} | $result |"$'\n'
+  echo "FUZZ_RESULT target=$t seconds=$seconds runs=${execs:-0} runs_per_s=${per_second:-0} total_runs=$total crashes=$crashes"
+  rows="$rows| fuzz_$t | $replayed, $replay | $seconds | ${execs:-0} | ${per_second:-0} | $total | $(awk "BEGIN { printf \"%.2f\", $total / 1e5 }")% | ${coverage:-?} | ${corpus:-?} | $result |"$'\n'
 done
 
 total_seconds=$(( $(date +%s) - start ))
@@ -75,8 +86,11 @@ report="$OUT/report.md"
   echo "UndefinedBehaviorSanitizer; one process per target, one after the other."
   echo "Build ${build_seconds} s, whole script ${total_seconds} s (\`bash scripts/fuzz.sh $seconds\`)."
   echo
-  echo "| target | corpus replayed | seconds | runs | runs/s | coverage (edges) | corpus after | result |"
-  echo "|---|---|---|---|---|---|---|---|"
+  echo "'runs so far' adds up every run of this script on this machine (\$OUT/<target>/total_runs);"
+  echo "the goal is 10 million per target over the life of the corpus."
+  echo
+  echo "| target | corpus replayed | seconds | runs | runs/s | runs so far | of 10 M | coverage (edges) | corpus after | result |"
+  echo "|---|---|---|---|---|---|---|---|---|---|"
   printf '%s' "$rows"
 } > "$report"
 [ -n "${REPORT:-}" ] && cp "$report" "$REPORT"

@@ -75,7 +75,9 @@ int main(int argc, char** argv) {
   flag("--epochs", &TrainConfig::epochs, "Epochs (may change on --resume: a larger value stretches the cosine schedule)");
   flag("--steps", &TrainConfig::max_steps, "Stop after this many steps in total (0: all epochs)");
   flag("--batch-size", &TrainConfig::batch_size, "Images per batch (two views each)");
-  flag("--seed", &TrainConfig::seed, "Run seed");
+  // CLI11 would read "-1" as 2^64 - 1: the seed's text is checked (ssl/config.h).
+  const CLI::Validator seed_check([](std::string& text) { return seed_text_error(text); }, "SEED");
+  flag("--seed", &TrainConfig::seed, "Run seed")->check(seed_check);
   flag("--threads", &TrainConfig::threads, "Compute threads (0: all cores)");
   flag("--workers", &TrainConfig::workers, "Data loader threads");
   flag("--device", &TrainConfig::device, "cpu or cuda");
@@ -144,7 +146,7 @@ int main(int argc, char** argv) {
   eval_cmd->add_option("--knn-k", ec.knn_k, "kNN neighbours (0: skip kNN)")->capture_default_str();
   bool no_baselines = false;
   eval_cmd->add_flag("--no-baselines", no_baselines, "Only the trained encoder's row");
-  eval_cmd->add_option("--seed", ec.seed, "Probe shuffling seed")->capture_default_str();
+  eval_cmd->add_option("--seed", ec.seed, "Probe shuffling seed")->capture_default_str()->check(seed_check);
   eval_cmd->add_option("--threads", ec.threads, "Compute threads (0: all cores)")->capture_default_str();
   eval_cmd->add_option("--device", eval_device, "cpu or cuda")->capture_default_str();
   eval_cmd->add_flag("--quiet", eval_quiet, "Only the table (no per-row progress)");
@@ -182,7 +184,7 @@ int main(int argc, char** argv) {
   preview_cmd->add_option("--preset", preview_preset, "simclr-gray, simclr-rgb or blog (default: by channels)");
   preview_cmd->add_option("--out", preview_out, "Output PNG")->capture_default_str();
   preview_cmd->add_option("--count", preview_count, "Images (rows)")->capture_default_str();
-  preview_cmd->add_option("--seed", preview_seed, "Seed of the views")->capture_default_str();
+  preview_cmd->add_option("--seed", preview_seed, "Seed of the views")->capture_default_str()->check(seed_check);
   DataOptions preview_options;
   preview_cmd->add_option("--channels", preview_options.channels, "0: as the images, 1: gray, 3: RGB")->capture_default_str();
   preview_cmd->add_option("--image-size", preview_options.image_size, "Images N x N (0: their own size)")->capture_default_str();
@@ -272,6 +274,7 @@ int main(int argc, char** argv) {
                   model->options().encoder.encoder.c_str(), static_cast<long long>(model->options().encoder.width),
                   static_cast<long long>(model->feature_dim()));
     } else if (preview_cmd->parsed()) {
+      check_preview_flags(preview_preset, preview_count);
       TrainConfig checked;  // the flags' ranges, as train checks them
       checked.channels = preview_options.channels;
       checked.image_size = preview_options.image_size;

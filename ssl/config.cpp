@@ -1,7 +1,9 @@
 #include "ssl/config.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cmath>
+#include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
@@ -152,6 +154,30 @@ void check_threads(const char* flag, int64_t threads, const char* zero_means) {
            "; at most 4 per core, and this machine has ", max_threads() / 4, "), got ", threads);
 }
 
+std::string seed_text_error(const std::string& text) {
+  uint64_t value = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, value);
+  const bool digits_only = !text.empty() && std::all_of(text.begin(), text.end(), [](char ch) { return ch >= '0' && ch <= '9'; });
+  if (digits_only && error == std::errc() && stop == end) return "";
+  return "must be a whole number in [0, " + std::to_string(std::numeric_limits<uint64_t>::max()) + "], got '" + text + "'";
+}
+
+void check_augment_preset(const char* flag, const std::string& preset) {
+  if (preset.empty()) return;
+  const std::vector<std::string> known = augment::preset_names();
+  if (std::find(known.begin(), known.end(), preset) != known.end()) return;
+  std::string list;
+  for (const std::string& name : known) list += (list.empty() ? "" : ", ") + name;
+  throw Error(std::string(flag) + ": unknown augmentation preset '" + preset + "' (known: " + list +
+              "; leave it out to pick by the data's channels)");
+}
+
+void check_preview_flags(const std::string& preset, int64_t count) {
+  check_augment_preset("--preset", preset);
+  SC_CHECK(count >= 1 && count <= 1024, "--count must be in [1, 1024], got ", count);
+}
+
 namespace {
 
 // "--flag must be in [lo, hi]<note>, got v". The comparison is written so that NaN fails it.
@@ -184,6 +210,7 @@ void validate_config(const TrainConfig& c) {
   SC_CHECK(c.encoder == "convnet" || c.encoder == "resnet18", "--encoder must be convnet or resnet18, got '",
            c.encoder, "'");
   resolve_hyper_parameters(find_method(c.method), c.method_params);  // names the flag and its range
+  check_augment_preset("--augment", c.augment);
   check_threads("--threads", c.threads, "all cores");
   SC_CHECK(c.workers >= 0 && c.workers <= max_threads(), "--workers must be in [0, ", max_threads(),
            "] (0: build batches on the training thread), got ", c.workers);

@@ -78,6 +78,14 @@ inline constexpr double kMaxValFraction = 0.9;      // --val-fraction: at least 
 int max_threads();
 // Throws naming `flag` unless 0 <= threads <= max_threads(); `zero_means` says what 0 does.
 void check_threads(const char* flag, int64_t threads, const char* zero_means);
+// A seed as typed: "" when `text` is a whole number in [0, 2^64 - 1], else what is wrong
+// with it. The CLI checks the text because CLI11 reads "-1" into a uint64_t as 2^64 - 1 and
+// clamps 2^64 and above to 2^64 - 1, silently training with another seed than the one typed.
+std::string seed_text_error(const std::string& text);
+// Throws naming `flag` unless `preset` is "" (chosen by the data's channels) or a known preset.
+void check_augment_preset(const char* flag, const std::string& preset);
+// augment-preview's flags, checked before the data loads.
+void check_preview_flags(const std::string& preset, int64_t count);
 
 // What a resumed run may change: how long it runs and how (epochs, steps, threads, workers,
 // device, logging, the kNN monitor, the number of ranks and --sync-bn). Everything else defines the model or the recipe.

@@ -402,3 +402,56 @@ TEST_CASE("conv2d: the weight gradient is the same on every run (fixed reduction
       CHECK(g == first);
   }
 }
+
+TEST_CASE("conv2d: forward and all three gradients have the same bits on 1, 2 and 3 threads") {
+  // N = 1 and 2 (fewer images than threads: the GEMMs are threaded), N = 5 (chunks shared
+  // between threads), N = 21 (more images than the 16 weight-gradient chunks, unevenly cut).
+  struct Config {
+    int64_t N, C, H, W, O;
+  };
+  const Config configs[] = {{1, 16, 14, 14, 32}, {2, 8, 9, 11, 12}, {5, 12, 10, 10, 20}, {21, 4, 7, 7, 8}};
+  const int before = num_threads();
+  for (const Config& cfg : configs) {
+    CAPTURE(cfg.N);
+    Generator gen(11);
+    const Tensor x0 = randn({cfg.N, cfg.C, cfg.H, cfg.W}, gen);
+    const Tensor w0 = mul(randn({cfg.O, cfg.C, 3, 3}, gen), 0.1);
+    const Tensor b0 = randn({cfg.O}, gen);
+    const Tensor gy = randn({cfg.N, cfg.O, cfg.H, cfg.W}, gen);
+    // float32 (the AVX2 GEMM where the CPU has it) and float64 (Eigen's GEMM)
+    for (DType dtype : {DType::Float32, DType::Float64}) {
+      const std::string dtype_text = dtype_name(dtype);
+      CAPTURE(dtype_text);
+      std::vector<std::vector<double>> first;
+      for (int threads : {1, 2, 3}) {
+        CAPTURE(threads);
+        set_num_threads(threads);
+        // Fresh leaves each time (to() of the same dtype returns the tensor itself).
+        Tensor x = x0.to(dtype).detach().requires_grad_(), w = w0.to(dtype).detach().requires_grad_();
+        Tensor b = b0.to(dtype).detach().requires_grad_();
+        Tensor y = conv2d(x, w, b, stride_pad(1, 1));
+        y.backward(gy.to(dtype));
+        const std::vector<std::vector<double>> got = {y.to(DType::Float64).to_vector<double>(),
+                                                      x.grad().to(DType::Float64).to_vector<double>(),
+                                                      w.grad().to(DType::Float64).to_vector<double>(),
+                                                      b.grad().to(DType::Float64).to_vector<double>()};
+        if (first.empty()) {
+          first = got;
+          // and right: the six-loop reference within the usual tolerance
+          kernels::Conv2dShape s;
+          s.N = cfg.N, s.C = cfg.C, s.H = cfg.H, s.W = cfg.W, s.O = cfg.O, s.KH = 3, s.KW = 3;
+          s.pad_h = 1, s.pad_w = 1, s.OH = cfg.H, s.OW = cfg.W;
+          const NaiveConv ref = naive_conv(x0.to_vector<float>(), w0.to_vector<float>(), b0.to_vector<float>(),
+                                           gy.to_vector<float>(), s);
+          check_close(y.to(DType::Float32), ref.y);
+          check_close(x.grad().to(DType::Float32), ref.gx);
+          check_close(w.grad().to(DType::Float32), ref.gw);
+          check_close(b.grad().to(DType::Float32), ref.gb);
+        } else {
+          for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == first[i]);  // y, dx, dW, db: bit for bit
+        }
+      }
+    }
+  }
+  set_num_threads(before);
+}

@@ -267,38 +267,60 @@ TEST_CASE("gemm paths: K = 0 gives beta * C on every path; M or N = 0 writes not
   }
 }
 
-TEST_CASE("gemm paths: the same bits on every run; AVX2 also for any thread count") {
-  // Big enough (M N K >= 2^21) for one product to be split between threads.
+TEST_CASE("gemm paths: the same bits on every run and on any thread count, float32 and float64") {
+  // Big enough (M N K >= 2^21) for one product to be split between threads. Wide (Eigen cuts
+  // C into column panels, the last one ragged) and tall (row panels).
   Generator g(29);
-  const int64_t M = 150, N = 170, K = 430;
-  const std::vector<float> A = randn({M, K}, g).to_vector<float>(), B = randn({K, N}, g).to_vector<float>();
+  struct Size {
+    int64_t M, N, K;
+  };
   const int before = num_threads();
-  for (const GemmPath& path : float_gemm_paths()) {
-    CAPTURE(path.name);
-    auto product = [&] {
-      std::vector<float> C(M * N, NAN);
-      path.run(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
-      return C;
+  for (const Size& size : {Size{150, 170, 430}, Size{700, 30, 300}}) {
+    const int64_t M = size.M, N = size.N, K = size.K;
+    CAPTURE(M);
+    CAPTURE(N);
+    const Tensor a = randn({M, K}, g), b = randn({K, N}, g);
+    const std::vector<float> A = a.to_vector<float>(), B = b.to_vector<float>();
+    const std::vector<double> A64 = a.to(DType::Float64).to_vector<double>();
+    const std::vector<double> B64 = b.to(DType::Float64).to_vector<double>();
+    struct Path {
+      std::string name;
+      std::function<std::vector<double>()> product;
     };
-    // Run by 1, 2, 3 threads, and from inside a parallel region (where it stays on its thread).
-    std::vector<std::vector<float>> results;
-    for (int threads : {1, 2, 3}) {
-      set_num_threads(threads);
-      results.push_back(product());
-      CHECK(product() == results.back());  // run to run
-    }
-    set_num_threads(2);
-    std::vector<float> in_region;
+    std::vector<Path> paths;
+    for (const GemmPath& path : float_gemm_paths())
+      paths.push_back({path.name, [&, run = path.run] {
+                         std::vector<float> C(M * N, NAN);
+                         run(false, false, M, N, K, 1.0f, A.data(), K, B.data(), N, 0.0f, C.data(), N);
+                         return std::vector<double>(C.begin(), C.end());
+                       }});
+    paths.push_back({"eigen float64", [&] {
+                       std::vector<double> C(M * N, NAN);
+                       kernels::cpu::gemm_path::eigen<double>(false, false, M, N, K, 1.0, A64.data(), K, B64.data(),
+                                                              N, 0.0, C.data(), N);
+                       return C;
+                     }});
+    for (const Path& path : paths) {
+      CAPTURE(path.name);
+      // Run by 1, 2, 3 threads, and from inside a parallel region (where it stays on its thread).
+      std::vector<std::vector<double>> results;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        results.push_back(path.product());
+        CHECK(path.product() == results.back());  // run to run
+      }
+      set_num_threads(2);
+      std::vector<double> in_region;
 #pragma omp parallel num_threads(2)
-    {
+      {
 #pragma omp single
-      in_region = product();
-    }
-    CHECK(in_region == results[0]);  // one thread either way
-    // Each tile of C is summed by one thread in a fixed order, whatever the thread count.
-    // (Eigen picks its block sizes from the thread count, so its last bits may move.)
-    if (path.name == "avx2")
+        in_region = path.product();
+      }
+      CHECK(in_region == results[0]);
+      // Every element of C is summed in an order that depends only on M, N and K: AVX2 sums
+      // each tile on one thread; Eigen runs one single-threaded product per fixed panel.
       for (const auto& r : results) CHECK(r == results[0]);
+    }
   }
   set_num_threads(before);
 }

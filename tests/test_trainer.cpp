@@ -504,6 +504,17 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
   CHECK(contains(error_for([](TrainConfig& b) { b.width = 100000; }), "--width must be in [1, 1024], got 100000"));
   CHECK(contains(error_for([](TrainConfig& b) { b.knn_k = -1; }), "--knn-k must be in [0, 100000] (0: no kNN monitor), got -1"));
   CHECK(error_for([](TrainConfig& b) { b.threads = max_threads(); }) == "no error");
+  CHECK(contains(error_for([](TrainConfig& b) { b.augment = "simclr-grey"; }),
+                 "--augment: unknown augmentation preset 'simclr-grey' (known: "));
+  CHECK(error_for([](TrainConfig& b) { b.augment = "blog"; }) == "no error");
+  // Seeds as typed: every uint64, nothing else (CLI11 alone turns -1 into 2^64 - 1).
+  CHECK(seed_text_error("0").empty());
+  CHECK(seed_text_error("18446744073709551615").empty());
+  CHECK(seed_text_error("-1") == "must be a whole number in [0, 18446744073709551615], got '-1'");
+  CHECK_FALSE(seed_text_error("18446744073709551616").empty());
+  CHECK_FALSE(seed_text_error("+5").empty());
+  CHECK_FALSE(seed_text_error("1e3").empty());
+  CHECK_FALSE(seed_text_error("").empty());
   // Images too small for the encoder: refused before the run folder or any step, naming both.
   {
     TrainData tiny_images;
@@ -734,7 +745,10 @@ TEST_CASE("cuda: trainer: --device cuda trains like the CPU and writes a CPU che
 // with the trainer as it was before ssl/method.h existed (commit 025974e). The redesigned
 // trainer must reproduce it bit for bit: every step's loss, every checkpoint tensor (model
 // and optimizer, compared by CRC-32 of their bytes) and the linear probe / kNN of the
-// trained encoder. One compute thread, so the summation order is fixed.
+// trained encoder. It was re-recorded once on purpose, when conv2d's weight gradient began
+// summing 16 fixed chunks of images instead of one per thread (the same bits on any thread
+// count): the weights differ in their last bits after the first update, the recorded losses
+// from step 6 on. A change of this file must always come with such a reason.
 namespace {
 
 struct Trace {
@@ -805,7 +819,8 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
   if (std::getenv("SC_WRITE_SIMCLR_TRACE")) {
     std::ofstream out(golden);
     out << "# 20 SimCLR steps (tests/test_trainer.cpp, record_trace): losses as hex floats, checkpoint\n"
-        << "# tensors as CRC-32 of their bytes, probe and kNN accuracy. Recorded before ssl/method.h.\n";
+        << "# tensors as CRC-32 of their bytes, probe and kNN accuracy. Recorded before ssl/method.h;\n"
+        << "# re-recorded when conv2d's weight gradient moved to thread-count-independent chunks.\n";
     for (const auto& line : trace.lines) out << line << "\n";
     MESSAGE("wrote ", golden.string());
     return;
@@ -939,6 +954,64 @@ TEST_CASE("simclr: Ctrl-C or SIGTERM saves and exits; --resume then ends bit-ide
   interrupt_and_resume("twice", {SIGTERM, SIGINT});
 }
 
+// The bytes of a checkpoint file after its config text: step, epoch, every tensor, the RNG
+// states and their checksums (the config holds --threads and --out, which differ by design;
+// the file's own CRC and the trailer, which cover the config, are left out too).
+std::string checkpoint_bytes_after_config(const fs::path& path) {
+  const std::string bytes = read_text(path);
+  REQUIRE(bytes.size() > 16 + 16);
+  uint64_t config_length = 0;
+  std::memcpy(&config_length, bytes.data() + 8, sizeof config_length);  // after "SCCKPT" + uint16
+  REQUIRE(16 + config_length + 16 <= bytes.size());
+  return bytes.substr(16 + config_length, bytes.size() - 16 - config_length - 16);
+}
+
+TEST_CASE("simclr: --threads 1, 2 and 3 train the same bits: metrics and checkpoint") {
+  test::TempDir scratch("cli_threads");
+  const fs::path data = scratch.path / "data";
+  fs::create_directories(data);
+  write_idx(patterns(256, 1, "t"), data / "train-images-idx3-ubyte", data / "train-labels-idx1-ubyte");
+  write_idx(patterns(64, 2, "t"), data / "t10k-images-idx3-ubyte", data / "t10k-labels-idx1-ubyte");
+  // 8 steps of batch 32 (64 views: more images than the conv weight gradient's chunks and
+  // than the threads), then the kNN monitor. The loader's workers change with the threads.
+  std::vector<std::vector<std::string>> records;  // per run: its metrics lines, timings removed
+  std::vector<std::string> checkpoints, configs;
+  for (int threads : {1, 2, 3}) {
+    CAPTURE(threads);
+    const std::string run = scratch.file("run" + std::to_string(threads));
+    const Ran r = run_simclr("train --out '" + run + "' --data '" + data.string() +
+                                 "' --width 8 --projection-dim 16 --batch-size 32 --epochs 1 --knn-k 5 --quiet" +
+                                 " --threads " + std::to_string(threads) + " --workers " + std::to_string(threads),
+                             scratch);
+    REQUIRE_MESSAGE(r.exit_code == 0, r.output);
+    std::vector<std::string> lines;
+    for (const std::string& line : read_lines(RunDir(run).metrics())) {
+      nlohmann::json record = nlohmann::json::parse(line);
+      record.erase("images_per_s");  // the only fields that may differ: how fast it ran
+      record.erase("seconds");
+      lines.push_back(record.dump());
+      // The loss as written, character for character.
+      const size_t at = line.find("\"loss\":");
+      if (at != std::string::npos) lines.push_back(line.substr(at, line.find(',', at) - at));
+    }
+    records.push_back(lines);
+    checkpoints.push_back(checkpoint_bytes_after_config(RunDir(run).checkpoint()));
+    // The stored config differs only in the flags that say where and how it ran.
+    nlohmann::json config = nlohmann::json::parse(load_checkpoint(RunDir(run).checkpoint()).config);
+    for (const char* key : {"threads", "workers", "out_dir"}) config.erase(key);
+    configs.push_back(config.dump());
+  }
+  REQUIRE(records[0].size() >= 2 * 8 + 2);  // 8 steps (record + loss text), the epoch, kNN
+  for (size_t run = 1; run < records.size(); ++run) {
+    CAPTURE(run + 1);
+    REQUIRE(records[run].size() == records[0].size());
+    for (size_t i = 0; i < records[0].size(); ++i) CHECK(records[run][i] == records[0][i]);
+    const bool same_checkpoint = checkpoints[run] == checkpoints[0];  // tensors, step, epoch, RNG
+    CHECK(same_checkpoint);
+    CHECK(configs[run] == configs[0]);
+  }
+}
+
 TEST_CASE("simclr: the program refuses what would lose or silently change a run, exit 1 with the flag named") {
   test::TempDir scratch("cli");
   const fs::path data = scratch.path / "data";
@@ -1012,6 +1085,10 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
            {"--recipe slow", "unknown recipe 'slow' (known: quick, main, R)"},
            {"--lr 0", "--lr must be in (0, 100], got 0"},
            {"--knn-bank -5", "--knn-bank must be >= 0"},
+           // CLI11 alone would train with seed 2^64 - 1 for both of these.
+           {"--seed -1", "--seed: must be a whole number in [0, 18446744073709551615], got '-1'"},
+           {"--seed 18446744073709551616", "got '18446744073709551616'"},
+           {"--augment bogus", "--augment: unknown augmentation preset 'bogus' (known: "},
        }) {
     const std::string flags = flags_;  // a copy: clang 14 cannot capture a structured binding in CAPTURE
     CAPTURE(flags);
@@ -1021,6 +1098,13 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
     CHECK(contains(r.output, expected));
     CHECK_FALSE(fs::exists(RunDir(scratch.file("fresh")).metrics()));
   }
+  // augment-preview: its flags are checked before the data (here missing) is read.
+  r = run_simclr("augment-preview --data '" + scratch.file("no-such-data") + "' --preset bogus", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "error: --preset: unknown augmentation preset 'bogus'"));
+  r = run_simclr("augment-preview --data '" + scratch.file("no-such-data") + "' --count 0", scratch);
+  CHECK(r.exit_code == 1);
+  CHECK(contains(r.output, "error: --count must be in [1, 1024], got 0"));
   r = run_simclr("train --threads 1000 " + fresh, scratch);  // --threads 1000 once started 1,907 threads and hung
   CHECK(r.exit_code == 1);
   CHECK(contains(r.output, "error: --threads must be in [0, " + std::to_string(max_threads()) + "] (0: all cores"));
@@ -1036,6 +1120,7 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
            {"eval --threads -1", "--threads must be in [0, "},
            {"eval --threads 1000", "--threads must be in [0, "},
            {"eval --device tpu", "--device must be cpu or cuda"},
+           {"eval --seed -3", "--seed: must be a whole number in [0, "},
            {"embed --subset -1", "embed: --subset must be >= 0 (0: all), got -1"},
            {"embed --threads 1000", "embed: --threads must be in [0, "},
            {"embed --split val", "embed: --split must be train or test, got 'val'"},

@@ -16,6 +16,7 @@
 #include <algorithm>
 
 #include "kernels/gemm.h"
+#include "kernels/strided.h"  // kParallelGrain
 
 namespace sc::kernels::cpu {
 
@@ -146,18 +147,30 @@ void conv2d_backward_input(const T* grad_y, const T* weight, T* grad_x, const Co
   }
 }
 
+// The images are cut into a number of chunks that depends only on N (never on the thread
+// count), each chunk's dW is summed image after image, then the chunk sums are added in chunk
+// order: the same bits on 1 thread or 16. 16 chunks keep 16 threads busy; the extra
+// additions (16 * O * K) are small next to the GEMMs (N * O * K * P multiply-adds).
+constexpr int64_t kWeightGradChunks = 16;
+
 template <typename T>
 void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const Conv2dShape& s) {
   const int64_t K = s.K(), P = s.P(), OK = s.O * K;
   const bool pointwise = is_pointwise(s);
-  const int chunks = image_threads(s.N);
+  const int64_t chunks = std::max<int64_t>(1, std::min(s.N, kWeightGradChunks));
   // Chunk 0 sums straight into grad_weight, chunk c > 0 into partial[c-1].
   Buffer<T> partial((chunks - 1) * OK);
-#pragma omp parallel num_threads(chunks) if (chunks > 1)
+  // Enough chunks for every thread: one chunk per task, each GEMM on its thread. Fewer
+  // chunks than threads: the chunks one after another, each GEMM split between the
+  // threads. The GEMM gives the same bits either way (kernels/gemm.h), so both orders of
+  // work give the same result.
+  const int threads = omp_get_max_threads();
+  const bool split_chunks = chunks >= threads;
+#pragma omp parallel num_threads(threads) if (split_chunks && threads > 1)
   {
     Buffer<T> col(pointwise ? 0 : K * P);
 #pragma omp for schedule(static)
-    for (int chunk = 0; chunk < chunks; ++chunk) {
+    for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       T* dw = chunk == 0 ? grad_weight : partial.data() + (chunk - 1) * OK;
       const int64_t first = s.N * chunk / chunks, last = s.N * (chunk + 1) / chunks;
       if (first == last) std::fill(dw, dw + OK, T(0));
@@ -170,10 +183,17 @@ void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const C
       }
     }
   }
-  // Add the chunk sums in chunk order: the same result on every run.
-  for (int chunk = 1; chunk < chunks; ++chunk) {
-    const T* part = partial.data() + (chunk - 1) * OK;
-    for (int64_t i = 0; i < OK; ++i) grad_weight[i] += part[i];
+  // Add the chunk sums in chunk order; threads split the elements, not the chunks. Blocks of
+  // elements keep each pass over a chunk contiguous (vectorised) and in cache.
+  constexpr int64_t kBlock = 4096;
+  const int64_t blocks = (OK + kBlock - 1) / kBlock;
+#pragma omp parallel for schedule(static) if (OK * (chunks - 1) >= kParallelGrain && blocks > 1)
+  for (int64_t block = 0; block < blocks; ++block) {
+    const int64_t begin = block * kBlock, end = std::min(OK, begin + kBlock);
+    for (int64_t chunk = 1; chunk < chunks; ++chunk) {
+      const T* part = partial.data() + (chunk - 1) * OK;
+      for (int64_t i = begin; i < end; ++i) grad_weight[i] += part[i];
+    }
   }
 }
 

@@ -8,6 +8,7 @@
 #include <omp.h>
 
 #include <Eigen/Core>
+#include <algorithm>
 #include <type_traits>
 
 #include "kernels/strided.h"
@@ -23,10 +24,11 @@ using ConstMatrixMap = Eigen::Map<const RowMajorMatrix<T>, Eigen::Unaligned, Eig
 template <typename T>
 using MatrixMap = Eigen::Map<RowMajorMatrix<T>, Eigen::Unaligned, Eigen::OuterStride<>>;
 
-// C = alpha * a * b + beta * C, where a and b are maps or transposed maps.
-// `alpha * a * b` is a scaled product, which Eigen hands to its GEMM with alpha folded in.
-template <typename T, typename OpA, typename OpB>
-void multiply_into(MatrixMap<T>& c, T alpha, const OpA& a, const OpB& b, T beta) {
+// C = alpha * a * b + beta * C, where a and b are maps or transposed maps and C a map
+// or a block of one. `alpha * a * b` is a scaled product, which Eigen hands to its GEMM
+// with alpha folded in.
+template <typename T, typename MatC, typename OpA, typename OpB>
+void multiply_into(MatC&& c, T alpha, const OpA& a, const OpB& b, T beta) {
   if (beta == T(0)) {
     c.noalias() = alpha * a * b;  // C is not read: BLAS semantics for beta == 0
   } else {
@@ -34,6 +36,16 @@ void multiply_into(MatrixMap<T>& c, T alpha, const OpA& a, const OpB& b, T beta)
     c.noalias() += alpha * a * b;
   }
 }
+
+// Eigen's GEMM picks its K blocking from the thread count it runs on, so a product split
+// by Eigen between 2 threads sums in another order than on 1. Eigen is therefore built
+// without its own threads (EIGEN_DONT_PARALLELIZE, CMakeLists.txt) and eigen() below cuts
+// C into panels of this many rows or columns, a cut that depends only on M and N: each is one
+// single-threaded Eigen product, whichever thread runs it, so the bits are the same on
+// any thread count.
+constexpr int64_t kEigenPanel = 128;
+// Below this many multiply-adds, the panels run on the calling thread.
+constexpr int64_t kEigenThreadedWork = int64_t(1) << 21;
 
 // Below this many multiply-adds per matrix, one thread per matrix beats gemm() splitting
 // each small product between threads.
@@ -58,14 +70,31 @@ void eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
   // Each operand is mapped as it is stored; op() is then the map or its transpose.
   const ConstMatrixMap<T> a(A, trans_a ? K : M, trans_a ? M : K, Eigen::OuterStride<>(lda));
   const ConstMatrixMap<T> b(B, trans_b ? N : K, trans_b ? K : N, Eigen::OuterStride<>(ldb));
+  // C is cut along its longer side into panels of kEigenPanel rows or columns: rows
+  // [i, i + h) of C need only rows [i, i + h) of op(A), columns [j, j + w) only columns
+  // [j, j + w) of op(B).
+  const bool by_rows = M > N;
+  const int64_t length = by_rows ? M : N;
+  const int64_t panels = (length + kEigenPanel - 1) / kEigenPanel;
+  auto run_panels = [&](const auto& op_a, const auto& op_b) {
+    // Inside a parallel region (an op splitting its own work) this loop stays on its thread.
+#pragma omp parallel for schedule(static) if (panels > 1 && M * N * K >= kEigenThreadedWork)
+    for (int64_t p = 0; p < panels; ++p) {
+      const int64_t first = p * kEigenPanel, size = std::min(kEigenPanel, length - first);
+      if (by_rows)
+        multiply_into(c.middleRows(first, size), alpha, op_a.middleRows(first, size), op_b, beta);
+      else
+        multiply_into(c.middleCols(first, size), alpha, op_a, op_b.middleCols(first, size), beta);
+    }
+  };
   if (!trans_a && !trans_b)
-    multiply_into(c, alpha, a, b, beta);
+    run_panels(a, b);
   else if (!trans_a && trans_b)
-    multiply_into(c, alpha, a, b.transpose(), beta);
+    run_panels(a, b.transpose());
   else if (trans_a && !trans_b)
-    multiply_into(c, alpha, a.transpose(), b, beta);
+    run_panels(a.transpose(), b);
   else
-    multiply_into(c, alpha, a.transpose(), b.transpose(), beta);
+    run_panels(a.transpose(), b.transpose());
 }
 
 }  // namespace gemm_path
