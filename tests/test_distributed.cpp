@@ -24,6 +24,7 @@
 #include "ssl/distributed.h"
 #include "ssl/method.h"
 #include "ssl/trainer.h"
+#include "tests/dataset_test_util.h"
 #include "tests/test_util.h"
 
 namespace fs = std::filesystem;
@@ -70,15 +71,6 @@ class PretendWorld final : public dist::Communicator {
  private:
   int rank_, size_, odd_;
 };
-
-ssl::Dataset random_images(int64_t n, int64_t side, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * side * side));
-  for (auto& p : pixels) p = static_cast<uint8_t>(gen.below(256));
-  std::vector<int64_t> labels(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) labels[static_cast<size_t>(i)] = i % 4;
-  return ssl::Dataset("random", 1, side, side, std::move(pixels), std::move(labels), 4);
-}
 
 // A small SimCLR (ConvNet w=4, 16-d embedding) drawn from `seed`.
 std::unique_ptr<ssl::Method> small_simclr(uint64_t seed) {
@@ -153,7 +145,7 @@ TEST_CASE("dist: sync_batch_norm with one rank equals batch_norm: output, gradie
 }
 
 TEST_CASE("dist: the loader's shards of each global batch, put together, are the one-process batch") {
-  const ssl::Dataset data = random_images(24, 8, 1);
+  const ssl::Dataset data = test::random_gray_images(24, 1, 8, 4);
   ssl::LoaderOptions whole;
   whole.batch_size = 8;
   whole.num_workers = 0;
@@ -369,7 +361,7 @@ TEST_CASE("distributed: a two-rank run writes one run folder: one checkpoint, on
   if (world->rank() == 0) fs::remove_all(out);
   world->barrier();
   ssl::TrainData data;
-  data.train = random_images(32, 16, 3);
+  data.train = test::random_gray_images(32, 3, 16, 4);
   TrainConfig c;
   c.width = 4;
   c.projection_dim = 16;

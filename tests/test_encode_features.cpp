@@ -10,25 +10,12 @@
 #include "ssl/method.h"
 #include "ssl/report.h"
 
+#include "tests/dataset_test_util.h"
 #include "tests/test_util.h"
 
 using namespace sc;
 using namespace sc::test;
 using namespace sc::ssl;
-
-namespace {
-
-// n gray 28x28 images of random bytes, labels 0..2.
-Dataset random_images(int64_t n, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * 28 * 28));
-  for (auto& p : pixels) p = static_cast<uint8_t>(gen.below(256));
-  std::vector<int64_t> labels(n);
-  for (int64_t i = 0; i < n; ++i) labels[i] = i % 3;
-  return Dataset("random", 1, 28, 28, std::move(pixels), std::move(labels), 3);
-}
-
-}  // namespace
 
 TEST_CASE("ssl: encode_features gives encode_dataset's features, bit for bit, on any thread count") {
   MethodOptions options;
@@ -37,7 +24,7 @@ TEST_CASE("ssl: encode_features gives encode_dataset's features, bit for bit, on
   Generator gen(3);
   auto method = make_method("simclr", options, gen);
   // 300 images: 3 batches of (up to) 128, the last one partial, for the threads to share.
-  const Dataset images = random_images(300, 5);
+  const Dataset images = random_gray_images(300, 5);
   const std::vector<float> reference = encode_dataset(*method, images).to_vector<float>();
   REQUIRE(reference.size() == 300 * 32);
 

@@ -14,6 +14,7 @@
 #include "ssl/metrics.h"
 #include "ssl/method.h"
 
+#include "tests/dataset_test_util.h"
 #include "tests/test_util.h"
 
 using namespace sc;
@@ -35,16 +36,6 @@ MethodOptions tiny_convnet() {
 }
 
 std::unique_ptr<Method> simclr(const MethodOptions& options, Generator& gen) { return make_method("simclr", options, gen); }
-
-// 12 gray 28x28 images: random bytes, labels 0..2.
-Dataset random_images(int64_t n, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<uint8_t> pixels(static_cast<size_t>(n * 28 * 28));
-  for (auto& p : pixels) p = static_cast<uint8_t>(gen.below(256));
-  std::vector<int64_t> labels(n);
-  for (int64_t i = 0; i < n; ++i) labels[i] = i % 3;
-  return Dataset("random", 1, 28, 28, std::move(pixels), std::move(labels), 3);
-}
 
 }  // namespace
 
@@ -164,7 +155,7 @@ TEST_CASE("simclr: encode_dataset runs in eval mode, leaves BN statistics and th
   Generator gen(5);
   auto method = simclr(tiny_convnet(), gen);
   Method& model = *method;
-  const Dataset data = random_images(10, 11);
+  const Dataset data = random_gray_images(10, 11);
   const auto before = model.state_dict().clone();
   const Tensor f = encode_dataset(model, data, 4);  // 3 batches: 4, 4, 2
   CHECK(f.shape() == Shape{10, 32});
