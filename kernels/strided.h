@@ -42,21 +42,27 @@ void coalesce(std::array<Layout*, K> ls) {
     for (Layout* l : ls) l->ndim = out + 1;
 }
 
-// Calls f(offsets) for every index of the shape of ls[0], in row-major order within a row,
-// where offsets[k] is the element offset into operand k. The work is cut into pieces of at
-// most kPiece elements of one row (a contiguous tensor coalesces into a single long row, so
-// rows alone would leave all but one thread idle); pieces run in parallel, so f must only
-// write to its own output element.
+// Walks every index of the shape of ls[0] in row-major order, one piece of a row at a time:
+// calls row(offsets, count, steps), where offsets[k] is the element offset of the piece's
+// first element in operand k, count the piece's length and steps[k] operand k's stride along
+// the row. A piece is at most kPiece elements of one row (a contiguous tensor coalesces into
+// a single long row, so rows alone would leave all but one thread idle); pieces run in
+// parallel, so row must only write to its own output elements.
+//
+// Handing over whole pieces, not single elements, lets the caller run the innermost loop on
+// plain local pointers; with steps all 1 (the common, contiguous case) that loop vectorises.
 constexpr int64_t kPiece = 16384;
 
-template <int K, typename F>
-void strided_loop(const std::array<const Layout*, K>& ls, F&& f) {
+template <int K>
+using Offsets = std::array<int64_t, K>;
+
+template <int K, typename RowFn>
+void strided_loop(const std::array<const Layout*, K>& ls, RowFn&& row) {
   const Layout& shape = *ls[0];
   const int64_t n = shape.numel();
   if (n == 0) return;
   if (shape.ndim == 0) {
-    std::array<int64_t, K> off{};
-    f(off);
+    row(Offsets<K>{}, int64_t(1), Offsets<K>{});
     return;
   }
   const int last = shape.ndim - 1;
@@ -65,25 +71,22 @@ void strided_loop(const std::array<const Layout*, K>& ls, F&& f) {
   const int64_t pieces_per_row = (inner + kPiece - 1) / kPiece;
   const int64_t piece_len = (inner + pieces_per_row - 1) / pieces_per_row;
   const int64_t pieces = outer * pieces_per_row;
-  std::array<int64_t, K> inner_stride;
-  for (int k = 0; k < K; ++k) inner_stride[k] = ls[k]->strides[last];
+  Offsets<K> steps;
+  for (int k = 0; k < K; ++k) steps[k] = ls[k]->strides[last];
 #pragma omp parallel for schedule(static) if (n >= kParallelGrain)
   for (int64_t piece = 0; piece < pieces; ++piece) {
-    const int64_t row = piece / pieces_per_row;
+    const int64_t row_index = piece / pieces_per_row;
     const int64_t begin = (piece % pieces_per_row) * piece_len;
     const int64_t end = std::min(inner, begin + piece_len);
-    std::array<int64_t, K> off{};
-    int64_t r = row;
+    Offsets<K> off{};
+    int64_t r = row_index;
     for (int d = last - 1; d >= 0; --d) {
       const int64_t i = r % shape.sizes[d];
       r /= shape.sizes[d];
       for (int k = 0; k < K; ++k) off[k] += i * ls[k]->strides[d];
     }
-    for (int k = 0; k < K; ++k) off[k] += begin * inner_stride[k];
-    for (int64_t j = begin; j < end; ++j) {
-      f(off);
-      for (int k = 0; k < K; ++k) off[k] += inner_stride[k];
-    }
+    for (int k = 0; k < K; ++k) off[k] += begin * steps[k];
+    row(off, end - begin, steps);
   }
 }
 

@@ -5,39 +5,62 @@
 namespace sc::kernels::cpu {
 
 namespace {
-// Copies of the layouts, coalesced, then the strided loop with one functor per op,
-// so the switch on `op` happens once per call and not once per element.
-template <typename F>
-void loop2(const Layout& out_layout, const Layout& x_layout, F&& f) {
-  Layout o = out_layout, x = x_layout;
-  coalesce<2>({&o, &x});
-  strided_loop<2>({&o, &x}, [&](const std::array<int64_t, 2>& off) { f(off[0], off[1]); });
+// Each op is a functor on values (out = f(x) or f(a, b)); map1 / map2 copy the layouts,
+// coalesce them and run the strided loop, which hands over one piece of a row at a time.
+// The piece's loop runs on local pointers, so the compiler knows nothing else can change
+// them; when every step is 1 (contiguous operands, the common case) it is a plain indexed
+// loop that vectorises. The switch on the op happens once per call, not once per element.
+template <typename Out, typename In, typename F>
+void map1(const Layout& out_layout, Out* out, const Layout& x_layout, const In* x, F f) {
+  Layout o = out_layout, xl = x_layout;
+  coalesce<2>({&o, &xl});
+  strided_loop<2>({&o, &xl}, [=](const Offsets<2>& off, int64_t count, const Offsets<2>& step) {
+    Out* __restrict__ po = out + off[0];
+    const In* __restrict__ px = x + off[1];
+    if (step[0] == 1 && step[1] == 1) {
+      for (int64_t j = 0; j < count; ++j) po[j] = f(px[j]);
+    } else {
+      for (int64_t j = 0; j < count; ++j) po[j * step[0]] = f(px[j * step[1]]);
+    }
+  });
 }
-template <typename F>
-void loop3(const Layout& out_layout, const Layout& a_layout, const Layout& b_layout, F&& f) {
-  Layout o = out_layout, a = a_layout, b = b_layout;
-  coalesce<3>({&o, &a, &b});
-  strided_loop<3>({&o, &a, &b}, [&](const std::array<int64_t, 3>& off) { f(off[0], off[1], off[2]); });
+
+template <typename T, typename F>
+void map2(const Layout& out_layout, T* out, const Layout& a_layout, const T* a, const Layout& b_layout, const T* b,
+          F f) {
+  Layout o = out_layout, al = a_layout, bl = b_layout;
+  coalesce<3>({&o, &al, &bl});
+  strided_loop<3>({&o, &al, &bl}, [=](const Offsets<3>& off, int64_t count, const Offsets<3>& step) {
+    T* __restrict__ po = out + off[0];
+    const T* pa = a + off[1];  // a and b may be the same tensor (x * x): not restrict
+    const T* pb = b + off[2];
+    if (step[0] == 1 && step[1] == 1 && step[2] == 1) {
+      for (int64_t j = 0; j < count; ++j) po[j] = f(pa[j], pb[j]);
+    } else if (step[0] == 1 && step[1] == 1 && step[2] == 0) {  // b broadcast along the row
+      const T bv = *pb;
+      for (int64_t j = 0; j < count; ++j) po[j] = f(pa[j], bv);
+    } else {
+      for (int64_t j = 0; j < count; ++j) po[j * step[0]] = f(pa[j * step[1]], pb[j * step[2]]);
+    }
+  });
 }
 }  // namespace
 
 template <typename T>
 void unary(UnaryOp op, double p0, double p1, const T* x, const Layout& xl, T* out, const Layout& ol) {
-  const T a = static_cast<T>(p0), b = static_cast<T>(p1);
+  const T lo = static_cast<T>(p0), hi = static_cast<T>(p1);
   switch (op) {
-    case UnaryOp::Neg: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = -x[i]; }); break;
-    case UnaryOp::Exp: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = std::exp(x[i]); }); break;
-    case UnaryOp::Log: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = std::log(x[i]); }); break;
-    case UnaryOp::Sqrt: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = std::sqrt(x[i]); }); break;
-    case UnaryOp::Abs: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = std::abs(x[i]); }); break;
-    case UnaryOp::Relu: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = x[i] > T(0) ? x[i] : T(0); }); break;
-    case UnaryOp::Sign:
-      loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = static_cast<T>((x[i] > T(0)) - (x[i] < T(0))); });
-      break;
-    case UnaryOp::Pow: loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = std::pow(x[i], a); }); break;
+    case UnaryOp::Neg: map1(ol, out, xl, x, [](T v) { return -v; }); break;
+    case UnaryOp::Exp: map1(ol, out, xl, x, [](T v) { return std::exp(v); }); break;
+    case UnaryOp::Log: map1(ol, out, xl, x, [](T v) { return std::log(v); }); break;
+    case UnaryOp::Sqrt: map1(ol, out, xl, x, [](T v) { return std::sqrt(v); }); break;
+    case UnaryOp::Abs: map1(ol, out, xl, x, [](T v) { return std::abs(v); }); break;
+    case UnaryOp::Relu: map1(ol, out, xl, x, [](T v) { return v > T(0) ? v : T(0); }); break;
+    case UnaryOp::Sign: map1(ol, out, xl, x, [](T v) { return static_cast<T>((v > T(0)) - (v < T(0))); }); break;
+    case UnaryOp::Pow: map1(ol, out, xl, x, [lo](T v) { return std::pow(v, lo); }); break;
     case UnaryOp::Clamp:
       // NaN stays NaN (the comparisons are false), as in PyTorch.
-      loop2(ol, xl, [&](int64_t o, int64_t i) { out[o] = x[i] < a ? a : (x[i] > b ? b : x[i]); });
+      map1(ol, out, xl, x, [lo, hi](T v) { return v < lo ? lo : (v > hi ? hi : v); });
       break;
   }
 }
@@ -45,30 +68,32 @@ void unary(UnaryOp op, double p0, double p1, const T* x, const Layout& xl, T* ou
 template <typename T>
 void binary(BinaryOp op, const T* a, const Layout& al, const T* b, const Layout& bl, T* out, const Layout& ol) {
   switch (op) {
-    case BinaryOp::Add: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] + b[j]; }); break;
-    case BinaryOp::Sub: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] - b[j]; }); break;
-    case BinaryOp::Mul: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] * b[j]; }); break;
-    case BinaryOp::Div: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] / b[j]; }); break;
-    case BinaryOp::Eq: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] == b[j]; }); break;
-    case BinaryOp::Ne: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] != b[j]; }); break;
-    case BinaryOp::Lt: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] < b[j]; }); break;
-    case BinaryOp::Le: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] <= b[j]; }); break;
-    case BinaryOp::Gt: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] > b[j]; }); break;
-    case BinaryOp::Ge: loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = a[i] >= b[j]; }); break;
+    case BinaryOp::Add: map2(ol, out, al, a, bl, b, [](T x, T y) { return x + y; }); break;
+    case BinaryOp::Sub: map2(ol, out, al, a, bl, b, [](T x, T y) { return x - y; }); break;
+    case BinaryOp::Mul: map2(ol, out, al, a, bl, b, [](T x, T y) { return x * y; }); break;
+    case BinaryOp::Div: map2(ol, out, al, a, bl, b, [](T x, T y) { return x / y; }); break;
+    case BinaryOp::Eq: map2(ol, out, al, a, bl, b, [](T x, T y) { return T(x == y); }); break;
+    case BinaryOp::Ne: map2(ol, out, al, a, bl, b, [](T x, T y) { return T(x != y); }); break;
+    case BinaryOp::Lt: map2(ol, out, al, a, bl, b, [](T x, T y) { return T(x < y); }); break;
+    case BinaryOp::Le: map2(ol, out, al, a, bl, b, [](T x, T y) { return T(x <= y); }); break;
+    case BinaryOp::Gt: map2(ol, out, al, a, bl, b, [](T x, T y) { return T(x > y); }); break;
+    case BinaryOp::Ge: map2(ol, out, al, a, bl, b, [](T x, T y) { return T(x >= y); }); break;
     case BinaryOp::ReluGrad:
-      loop3(ol, al, bl, [&](int64_t o, int64_t i, int64_t j) { out[o] = b[j] > T(0) ? a[i] : T(0); });
+      // A select, not a branch: the sign of an activation is random, so a branch on it would
+      // be mispredicted for about half of the elements.
+      map2(ol, out, al, a, bl, b, [](T grad, T activation) { return activation > T(0) ? grad : T(0); });
       break;
   }
 }
 
 template <typename Src, typename Dst>
 void copy_cast(const Src* in, const Layout& il, Dst* out, const Layout& ol) {
-  loop2(ol, il, [&](int64_t o, int64_t i) { out[o] = static_cast<Dst>(in[i]); });
+  map1(ol, out, il, in, [](Src v) { return static_cast<Dst>(v); });
 }
 
 template <typename T>
 void fill(T* out, const Layout& ol, T value) {
-  loop2(ol, ol, [&](int64_t o, int64_t) { out[o] = value; });
+  map1(ol, out, ol, out, [value](T) { return value; });
 }
 
 #define SC_INSTANTIATE_FLOAT(T)                                                                       \
