@@ -7,7 +7,10 @@
 // invstd they used, so the one backward kernel serves both modes.
 //
 // gamma and beta may be null (no affine transform: gamma = 1, beta = 0). Channels run in
-// parallel (OpenMP); each channel's sums accumulate in double.
+// parallel (OpenMP). The CPU kernels sum each contiguous run of a channel in 16 lanes of T and
+// the runs in double, and apply per-channel coefficients in T; the same bits on every machine
+// (the lane count is fixed, not the vector width). cpu::reference has the plain versions
+// (every element in double), which the tests compare them against.
 //
 // The CUDA versions (kernels/cuda/batch_norm.cu, below) have the same signatures and contract.
 #include <cstdint>
@@ -39,6 +42,20 @@ void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const
 template <typename T>
 void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
                          const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+
+// The readable reference kernels: same contracts, one element at a time in double.
+namespace reference {
+template <typename T>
+void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
+                              double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var);
+template <typename T>
+void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                             const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
+                             T* save_invstd);
+template <typename T>
+void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                         const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+}  // namespace reference
 
 }  // namespace sc::kernels::cpu
 
