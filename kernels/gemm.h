@@ -13,9 +13,12 @@
 //
 // This is the one GEMM entry point of the CPU kernels: matmul, conv2d, nt_xent and any
 // other op that wants a plain matrix product call it. float32 runs on a hand-written
-// AVX2 + FMA GEMM (kernels/cpu/gemm_avx2.cpp) when the CPU has those instructions,
-// checked at run time, so a build without -march flags is still fast; float64 (the
-// gradient checks), and float32 on other CPUs, go to Eigen's GEMM.
+// GEMM (kernels/cpu/gemm_avx2.cpp) with an AVX-512 or an AVX2 + FMA micro-kernel, the
+// widest the CPU has, checked at run time, so a build without -march flags is still fast
+// and a binary built here runs on a CPU without AVX-512; float64 (the gradient checks), and
+// float32 on CPUs without AVX2, go to Eigen's GEMM. The environment variable SC_CPU_GEMM
+// (avx512, avx2 or eigen) forces one path for float32, for tests and benchmarks; a path the
+// CPU cannot run is refused with an error.
 //
 // Threads: called outside an OpenMP parallel region, one GEMM uses all threads; called
 // inside one (an op that splits its own work between threads), it runs on the calling
@@ -51,9 +54,26 @@ void eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
 // True when this CPU can run avx2() (an x86-64 with AVX2 and FMA).
 bool avx2_available();
 
-// The hand-written float32 GEMM. Only call it when avx2_available().
+// The hand-written float32 GEMM, AVX2 micro-kernel. Only call it when avx2_available().
 void avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// True when this CPU can run avx512() (AVX-512 F).
+bool avx512_available();
+
+// The same GEMM with the AVX-512 micro-kernel: the same bits as avx2() (each element of C is
+// the same chain of fused multiply-adds). Only call it when avx512_available().
+void avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// The float32 path gemm() takes: SC_CPU_GEMM if set (checked against the CPU), else the widest
+// hand-written one the CPU has, else Eigen. Read once.
+enum class Float32Path { Avx512, Avx2, Eigen };
+Float32Path float32_path();
+const char* path_name(Float32Path path);
+// Parses "avx512", "avx2" or "eigen"; throws sc::Error naming the value otherwise, or when this
+// CPU cannot run that path.
+Float32Path parse_float32_path(const std::string& name);
 
 }  // namespace gemm_path
 

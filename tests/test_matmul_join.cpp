@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -178,6 +179,10 @@ std::vector<GemmPath> float_gemm_paths() {
     paths.push_back({"avx2", &kernels::cpu::gemm_path::avx2});
   else
     MESSAGE("this CPU has no AVX2 + FMA: the AVX2 GEMM path is not tested");
+  if (kernels::cpu::gemm_path::avx512_available())
+    paths.push_back({"avx512", &kernels::cpu::gemm_path::avx512});
+  else
+    MESSAGE("this CPU has no AVX-512: the AVX-512 GEMM path is not tested");
   return paths;
 }
 
@@ -237,8 +242,9 @@ TEST_CASE("gemm paths: float32 AVX2 and Eigen against a naive loop, all transpos
   // Sizes around the AVX2 GEMM's blocking: a 6 x 16 tile, MC = 72 rows per A block,
   // K slices of at most 384. Ragged edges in every direction; N = 3 makes it run the
   // transposed orientation (C^T = B^T A^T); K = 400 and 800 split K into slices.
-  const Size sizes[] = {{1, 1, 1},    {6, 16, 8},   {7, 17, 3},   {13, 33, 29}, {73, 47, 19},
-                        {100, 3, 50}, {3, 100, 50}, {71, 45, 400}, {150, 40, 800}};
+  // The AVX-512 kernel's 8 x 32 tile and MC = 96: {8, 32}, {9, 33}, {97, 65}.
+  const Size sizes[] = {{1, 1, 1},     {6, 16, 8},   {7, 17, 3},    {13, 33, 29},   {73, 47, 19}, {100, 3, 50},
+                        {3, 100, 50},  {71, 45, 400}, {150, 40, 800}, {8, 32, 5},     {9, 33, 17},  {97, 65, 31}};
   for (const GemmPath& path : float_gemm_paths()) {
     for (const Size& s : sizes) {
       for (int ta = 0; ta < 2; ++ta) {
@@ -250,6 +256,50 @@ TEST_CASE("gemm paths: float32 AVX2 and Eigen against a naive loop, all transpos
       }
     }
   }
+}
+
+TEST_CASE("gemm paths: the AVX-512 and AVX2 micro-kernels give the same bits") {
+  if (!kernels::cpu::gemm_path::avx512_available() || !kernels::cpu::gemm_path::avx2_available()) {
+    MESSAGE("this CPU lacks AVX-512 or AVX2: nothing to compare");
+    return;
+  }
+  Generator g(29);
+  // Encoder-like shapes (conv forward, both backward GEMMs) and ragged ones, both betas.
+  const int64_t shapes[][3] = {{16, 784, 9}, {32, 784, 144}, {288, 196, 32}, {64, 576, 196}, {37, 91, 401}};
+  for (const auto& shape : shapes) {
+    const int64_t M = shape[0], N = shape[1], K = shape[2];
+    for (int ta = 0; ta < 2; ++ta) {
+      for (int tb = 0; tb < 2; ++tb) {
+        const std::vector<float> A = randn({M * K}, g).to_vector<float>();
+        const std::vector<float> B = randn({K * N}, g).to_vector<float>();
+        const std::vector<float> C0 = randn({M * N}, g).to_vector<float>();
+        std::vector<float> c_avx2 = C0, c_avx512 = C0;
+        const int64_t lda = ta ? M : K, ldb = tb ? K : N;
+        for (const float beta : {0.0f, 1.0f}) {
+          kernels::cpu::gemm_path::avx2(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta, c_avx2.data(), N);
+          kernels::cpu::gemm_path::avx512(ta, tb, M, N, K, 0.5f, A.data(), lda, B.data(), ldb, beta,
+                                          c_avx512.data(), N);
+          CAPTURE(M);
+          CAPTURE(N);
+          CAPTURE(K);
+          CAPTURE(ta);
+          CAPTURE(tb);
+          CAPTURE(beta);
+          CHECK(std::memcmp(c_avx2.data(), c_avx512.data(), c_avx2.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+}
+
+TEST_CASE("gemm paths: SC_CPU_GEMM names a path or is refused") {
+  using kernels::cpu::gemm_path::parse_float32_path;
+  CHECK(parse_float32_path("eigen") == kernels::cpu::gemm_path::Float32Path::Eigen);
+  CHECK_THROWS_WITH_AS(parse_float32_path("sse"), doctest::Contains("expected avx512, avx2 or eigen"), Error);
+  if (!kernels::cpu::gemm_path::avx512_available())
+    CHECK_THROWS_WITH_AS(parse_float32_path("avx512"), doctest::Contains("does not have the instructions"), Error);
+  else
+    CHECK(parse_float32_path("avx512") == kernels::cpu::gemm_path::Float32Path::Avx512);
 }
 
 TEST_CASE("gemm paths: K = 0 gives beta * C on every path; M or N = 0 writes nothing") {

@@ -9,8 +9,10 @@
 
 #include <Eigen/Core>
 #include <algorithm>
+#include <cstdlib>
 #include <type_traits>
 
+#include "base/error.h"
 #include "kernels/strided.h"
 
 namespace sc::kernels::cpu {
@@ -97,14 +99,54 @@ void eigen(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha,
     run_panels(a.transpose(), b.transpose());
 }
 
+Float32Path parse_float32_path(const std::string& name) {
+  Float32Path path;
+  if (name == "avx512")
+    path = Float32Path::Avx512;
+  else if (name == "avx2")
+    path = Float32Path::Avx2;
+  else if (name == "eigen")
+    path = Float32Path::Eigen;
+  else
+    throw Error(detail::concat("SC_CPU_GEMM='", name, "' is not a CPU GEMM path: expected avx512, avx2 or eigen"));
+  if ((path == Float32Path::Avx512 && !avx512_available()) || (path == Float32Path::Avx2 && !avx2_available()))
+    throw Error(detail::concat("SC_CPU_GEMM='", name, "': this CPU does not have the instructions for it"));
+  return path;
+}
+
+const char* path_name(Float32Path path) {
+  switch (path) {
+    case Float32Path::Avx512: return "avx512";
+    case Float32Path::Avx2: return "avx2";
+    case Float32Path::Eigen: return "eigen";
+  }
+  return "?";
+}
+
+Float32Path float32_path() {
+  static const Float32Path path = [] {
+    const char* forced = std::getenv("SC_CPU_GEMM");
+    if (forced && *forced) return parse_float32_path(forced);
+    if (avx512_available()) return Float32Path::Avx512;
+    if (avx2_available()) return Float32Path::Avx2;
+    return Float32Path::Eigen;
+  }();
+  return path;
+}
+
 }  // namespace gemm_path
 
 template <typename T>
 void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda, const T* B,
           int64_t ldb, T beta, T* C, int64_t ldc) {
   if constexpr (std::is_same_v<T, float>) {
-    if (gemm_path::avx2_available())
-      return gemm_path::avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    switch (gemm_path::float32_path()) {
+      case gemm_path::Float32Path::Avx512:
+        return gemm_path::avx512(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      case gemm_path::Float32Path::Avx2:
+        return gemm_path::avx2(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+      case gemm_path::Float32Path::Eigen: break;
+    }
   }
   gemm_path::eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }

@@ -1,4 +1,5 @@
-// The float32 GEMM for CPUs with AVX2 + FMA (gemm_path::avx2 in kernels/gemm.h).
+// The float32 GEMMs for CPUs with AVX2 + FMA and with AVX-512 (gemm_path::avx2 and
+// gemm_path::avx512 in kernels/gemm.h).
 //
 // gemm<float>() picks it at run time, so the build needs no -march flag and still runs
 // on any x86-64: a build without -march flags (SC_NATIVE=OFF, where Eigen only gets
@@ -31,9 +32,11 @@ namespace sc::kernels::cpu::gemm_path {
 
 namespace {
 
-constexpr int64_t MR = 6, NR = 16;  // 6 x 16 tile = 12 ymm accumulators
-constexpr int64_t MC = 72;          // an A block (MC x KC floats) stays in L2
-constexpr int64_t KC_MAX = 384;     // a B strip (KC x NR floats) stays in L1
+// Two micro-kernels share the blocking below: AVX2 (a 6 x 16 tile in 12 ymm accumulators)
+// and AVX-512 (an 8 x 32 tile in 16 zmm accumulators, twice the multiply-adds per
+// instruction). Each element of C is the same chain of fused multiply-adds over k in both,
+// and the K slices are the same, so the two give the same bits.
+constexpr int64_t KC_MAX = 384;  // a B strip (KC x NR floats) stays in L1 (or close to it)
 
 // Below this many multiply-adds a GEMM runs on one thread: waking the pool costs more.
 constexpr int64_t kThreadedWork = int64_t(1) << 21;
@@ -48,6 +51,7 @@ struct Strided {
 };
 
 // A[0:mc, 0:kc] into strips of MR rows, each laid out k-major: strip[k * MR + r].
+template <int64_t MR>
 void pack_a(Strided a, int64_t mc, int64_t kc, float* out) {
   for (int64_t i = 0; i < mc; i += MR) {
     const int64_t rows = std::min(MR, mc - i);
@@ -57,6 +61,7 @@ void pack_a(Strided a, int64_t mc, int64_t kc, float* out) {
 }
 
 // B[0:kc, 0:nc] into strips of NR columns, each laid out k-major: strip[k * NR + c].
+template <int64_t NR>
 void pack_b(Strided b, int64_t kc, int64_t nc, float* out) {
   for (int64_t j = 0; j < nc; j += NR) {
     const int64_t cols = std::min(NR, nc - j);
@@ -70,15 +75,24 @@ void pack_b(Strided b, int64_t kc, int64_t nc, float* out) {
   }
 }
 
-// C[0:rows, 0:cols] = alpha * (packed A strip * packed B strip), or += when `accumulate`.
+// C[0:rows, 0:cols] = alpha * (packed A strip * B strip), or += when `accumulate`. The B strip
+// is NR floats per k, b_step floats apart: NR when packed, B's row stride when read in place.
 // Twelve named accumulators rather than an array: GCC keeps named __m256 values in
 // registers, but spills an array of them to the stack on every iteration.
-__attribute__((target("avx2,fma"))) void micro_kernel(int64_t kc, const float* a, const float* b, float alpha,
-                                                      float* c, int64_t c_row_stride, int64_t c_col_stride,
-                                                      int64_t rows, int64_t cols, bool accumulate) {
+struct Avx2Kernel {
+  static constexpr int64_t MR = 6, NR = 16;
+  static constexpr int64_t MC = 72;  // an A block (MC x KC floats) stays in L2
+  static void run(int64_t kc, const float* a, const float* b, int64_t b_step, float alpha, float* c,
+                  int64_t c_row_stride, int64_t c_col_stride, int64_t rows, int64_t cols, bool accumulate);
+};
+
+__attribute__((target("avx2,fma"))) void Avx2Kernel::run(int64_t kc, const float* a, const float* b, int64_t b_step,
+                                                          float alpha, float* c, int64_t c_row_stride,
+                                                          int64_t c_col_stride, int64_t rows, int64_t cols,
+                                                          bool accumulate) {
   __m256 c00 = _mm256_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00;
   __m256 c30 = c00, c31 = c00, c40 = c00, c41 = c00, c50 = c00, c51 = c00;
-  for (int64_t k = 0; k < kc; ++k, a += MR, b += NR) {
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += b_step) {
     const __m256 b0 = _mm256_loadu_ps(b), b1 = _mm256_loadu_ps(b + 8);
     __m256 ai = _mm256_broadcast_ss(a + 0);
     c00 = _mm256_fmadd_ps(ai, b0, c00), c01 = _mm256_fmadd_ps(ai, b1, c01);
@@ -119,6 +133,67 @@ __attribute__((target("avx2,fma"))) void micro_kernel(int64_t kc, const float* a
   }
 }
 
+// The AVX-512 tile: 8 rows x 32 columns, 16 zmm accumulators (8 rows x 2 halves of 16),
+// named for the same reason as above. Per k: 2 loads of B, 8 broadcasts of A, 16 FMAs.
+struct Avx512Kernel {
+  static constexpr int64_t MR = 8, NR = 32;
+  static constexpr int64_t MC = 96;
+  static void run(int64_t kc, const float* a, const float* b, int64_t b_step, float alpha, float* c,
+                  int64_t c_row_stride, int64_t c_col_stride, int64_t rows, int64_t cols, bool accumulate);
+};
+
+__attribute__((target("avx512f"))) void Avx512Kernel::run(int64_t kc, const float* a, const float* b,
+                                                           int64_t b_step, float alpha, float* c, int64_t c_row_stride,
+                                                           int64_t c_col_stride, int64_t rows, int64_t cols,
+                                                           bool accumulate) {
+  __m512 c00 = _mm512_setzero_ps(), c01 = c00, c10 = c00, c11 = c00, c20 = c00, c21 = c00, c30 = c00, c31 = c00;
+  __m512 c40 = c00, c41 = c00, c50 = c00, c51 = c00, c60 = c00, c61 = c00, c70 = c00, c71 = c00;
+  for (int64_t k = 0; k < kc; ++k, a += MR, b += b_step) {
+    const __m512 b0 = _mm512_loadu_ps(b), b1 = _mm512_loadu_ps(b + 16);
+    __m512 ai = _mm512_set1_ps(a[0]);
+    c00 = _mm512_fmadd_ps(ai, b0, c00), c01 = _mm512_fmadd_ps(ai, b1, c01);
+    ai = _mm512_set1_ps(a[1]);
+    c10 = _mm512_fmadd_ps(ai, b0, c10), c11 = _mm512_fmadd_ps(ai, b1, c11);
+    ai = _mm512_set1_ps(a[2]);
+    c20 = _mm512_fmadd_ps(ai, b0, c20), c21 = _mm512_fmadd_ps(ai, b1, c21);
+    ai = _mm512_set1_ps(a[3]);
+    c30 = _mm512_fmadd_ps(ai, b0, c30), c31 = _mm512_fmadd_ps(ai, b1, c31);
+    ai = _mm512_set1_ps(a[4]);
+    c40 = _mm512_fmadd_ps(ai, b0, c40), c41 = _mm512_fmadd_ps(ai, b1, c41);
+    ai = _mm512_set1_ps(a[5]);
+    c50 = _mm512_fmadd_ps(ai, b0, c50), c51 = _mm512_fmadd_ps(ai, b1, c51);
+    ai = _mm512_set1_ps(a[6]);
+    c60 = _mm512_fmadd_ps(ai, b0, c60), c61 = _mm512_fmadd_ps(ai, b1, c61);
+    ai = _mm512_set1_ps(a[7]);
+    c70 = _mm512_fmadd_ps(ai, b0, c70), c71 = _mm512_fmadd_ps(ai, b1, c71);
+  }
+  const __m512 tile[MR][2] = {{c00, c01}, {c10, c11}, {c20, c21}, {c30, c31},
+                              {c40, c41}, {c50, c51}, {c60, c61}, {c70, c71}};
+  if (rows == MR && cols == NR && c_col_stride == 1) {  // a full tile of a row-major C
+    const __m512 scale = _mm512_set1_ps(alpha);
+    for (int64_t r = 0; r < MR; ++r) {
+      float* dst = c + r * c_row_stride;
+      __m512 lo = _mm512_mul_ps(scale, tile[r][0]), hi = _mm512_mul_ps(scale, tile[r][1]);
+      if (accumulate) lo = _mm512_add_ps(lo, _mm512_loadu_ps(dst)), hi = _mm512_add_ps(hi, _mm512_loadu_ps(dst + 16));
+      _mm512_storeu_ps(dst, lo);
+      _mm512_storeu_ps(dst + 16, hi);
+    }
+    return;
+  }
+  alignas(64) float values[MR][NR];  // a ragged edge, or a transposed C: element by element
+  for (int64_t r = 0; r < MR; ++r) {
+    _mm512_store_ps(values[r], tile[r][0]);
+    _mm512_store_ps(values[r] + 16, tile[r][1]);
+  }
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) {
+      float& dst = c[r * c_row_stride + j * c_col_stride];
+      const float product = alpha * values[r][j];  // rounded as in the full-tile path
+      dst = accumulate ? dst + product : product;
+    }
+  }
+}
+
 // C *= beta, with beta == 0 writing zeros without reading C (it may hold NaN).
 void scale_by_beta(int64_t M, int64_t N, float beta, float* c, int64_t c_row_stride, int64_t c_col_stride) {
   if (beta == 1.0f) return;
@@ -133,8 +208,10 @@ void scale_by_beta(int64_t M, int64_t N, float beta, float* c, int64_t c_row_str
 // C = alpha * A * B + beta * C on matrices given by strides. Threads split each block's
 // column strips when called outside a parallel region (one big GEMM on all cores); each
 // tile of C is still summed by one thread in a fixed order.
+template <typename Kernel>
 void gemm_blocked(int64_t M, int64_t N, int64_t K, float alpha, Strided a, Strided b, float beta, float* c,
                   int64_t c_row_stride, int64_t c_col_stride) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR, MC = Kernel::MC;
   // beta == 0 needs no pass over C (the first K slice writes every element) unless there
   // is no K slice at all; any beta other than 0 or 1 is applied up front.
   if (K == 0 || (beta != 0.0f && beta != 1.0f)) scale_by_beta(M, N, beta, c, c_row_stride, c_col_stride);
@@ -147,21 +224,36 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, float alpha, Strided a, Strid
   thread_local std::vector<float> a_packed, b_packed;
   a_packed.resize(MC * KC);
   b_packed.resize(KC * ((N + NR - 1) / NR) * NR);
+  // A row-major op(B) (the im2col matrix of a conv forward, dy in its input gradient) is read
+  // in place, a full strip of NR columns at a time: packing would copy all of B once more for
+  // a product that reads each element only M times. Only a ragged last strip is packed (its
+  // zero padding keeps the micro-kernel's loads inside the strip).
+  const bool b_in_place = b.col_stride == 1;
+  const int64_t full_strips_end = b_in_place ? N / NR * NR : 0;
   const bool threaded = !omp_in_parallel() && omp_get_max_threads() > 1 && M * N * K >= kThreadedWork;
   for (int64_t pc = 0; pc < K; pc += KC) {
     const int64_t kc = std::min(KC, K - pc);
-    pack_b({b.data + pc * b.row_stride, b.row_stride, b.col_stride}, kc, N, b_packed.data());
+    const float* b_slice = b.data + pc * b.row_stride;
+    // Packed strips: all of them, or only the ragged last one when B is read in place (it
+    // then sits at the start of b_packed).
+    if (full_strips_end < N)
+      pack_b<NR>({b_slice + full_strips_end * b.col_stride, b.row_stride, b.col_stride}, kc, N - full_strips_end,
+                 b_packed.data());
     const bool add = accumulate || pc > 0;  // later K slices add to what the first wrote
     for (int64_t ic = 0; ic < M; ic += MC) {
       const int64_t mc = std::min(MC, M - ic);
-      pack_a({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mc, kc, a_packed.data());
+      pack_a<MR>({a.data + ic * a.row_stride + pc * a.col_stride, a.row_stride, a.col_stride}, mc, kc,
+                 a_packed.data());
       const float* ap = a_packed.data();
       const float* bp = b_packed.data();
 #pragma omp parallel for schedule(static) if (threaded)
       for (int64_t jr = 0; jr < N; jr += NR) {
         for (int64_t ir = 0; ir < mc; ir += MR) {
-          micro_kernel(kc, ap + ir * kc, bp + jr * kc, alpha, c + (ic + ir) * c_row_stride + jr * c_col_stride,
-                       c_row_stride, c_col_stride, std::min(MR, mc - ir), std::min(NR, N - jr), add);
+          const bool in_place = jr < full_strips_end;
+          const float* b_strip = in_place ? b_slice + jr : bp + (jr - full_strips_end) * kc;
+          Kernel::run(kc, ap + ir * kc, b_strip, in_place ? b.row_stride : NR, alpha,
+                      c + (ic + ir) * c_row_stride + jr * c_col_stride, c_row_stride, c_col_stride,
+                      std::min(MR, mc - ir), std::min(NR, N - jr), add);
         }
       }
     }
@@ -171,7 +263,25 @@ void gemm_blocked(int64_t M, int64_t N, int64_t K, float alpha, Strided a, Strid
 // Tiles cover C in MR x NR pieces; a dimension that is not a multiple of the tile wastes
 // the rest of its last tile (P = 49 columns fill 64). C^T = op(B)^T op(A)^T computes the
 // same numbers with the roles of M and N swapped, so run the orientation that wastes less.
-int64_t padded_work(int64_t rows, int64_t cols) { return (rows + MR - 1) / MR * MR * ((cols + NR - 1) / NR * NR); }
+template <typename Kernel>
+int64_t padded_work(int64_t rows, int64_t cols) {
+  constexpr int64_t MR = Kernel::MR, NR = Kernel::NR;
+  return (rows + MR - 1) / MR * MR * ((cols + NR - 1) / NR * NR);
+}
+
+template <typename Kernel>
+void gemm_with(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+               const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  if (M == 0 || N == 0) return;
+  // op(A)(i, k) and op(B)(k, j) as strided matrices.
+  const Strided a = trans_a ? Strided{A, 1, lda} : Strided{A, lda, 1};
+  const Strided b = trans_b ? Strided{B, 1, ldb} : Strided{B, ldb, 1};
+  if (padded_work<Kernel>(N, M) * 10 < padded_work<Kernel>(M, N) * 9) {
+    gemm_blocked<Kernel>(N, M, K, alpha, b.transposed(), a.transposed(), beta, C, 1, ldc);
+  } else {
+    gemm_blocked<Kernel>(M, N, K, alpha, a, b, beta, C, ldc, 1);
+  }
+}
 
 }  // namespace
 
@@ -182,20 +292,28 @@ bool avx2_available() {
 
 void avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
           const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
-  if (M == 0 || N == 0) return;
-  // op(A)(i, k) and op(B)(k, j) as strided matrices.
-  const Strided a = trans_a ? Strided{A, 1, lda} : Strided{A, lda, 1};
-  const Strided b = trans_b ? Strided{B, 1, ldb} : Strided{B, ldb, 1};
-  if (padded_work(N, M) * 10 < padded_work(M, N) * 9) {
-    gemm_blocked(N, M, K, alpha, b.transposed(), a.transposed(), beta, C, 1, ldc);
-  } else {
-    gemm_blocked(M, N, K, alpha, a, b, beta, C, ldc, 1);
-  }
+  gemm_with<Avx2Kernel>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+bool avx512_available() {
+  static const bool has = __builtin_cpu_supports("avx512f");
+  return has;
+}
+
+void avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  gemm_with<Avx512Kernel>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 #else  // not x86-64 (or not GCC / Clang): no AVX2 path
 
 bool avx2_available() { return false; }
+bool avx512_available() { return false; }
+
+void avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
+            const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
+  eigen<float>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
 
 // Never chosen by gemm(), which asks avx2_available() first; kept so that callers link.
 void avx2(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
