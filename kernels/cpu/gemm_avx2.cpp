@@ -51,12 +51,26 @@ struct Strided {
 };
 
 // A[0:mc, 0:kc] into strips of MR rows, each laid out k-major: strip[k * MR + r].
+// Both packers walk the source along its contiguous direction where it has one (reading
+// a row of A along k, or a column of a transposed B along k), writing the strip with a
+// stride instead: a strided write stays in the strip (in L1), a strided read misses cache.
 template <int64_t MR>
 void pack_a(Strided a, int64_t mc, int64_t kc, float* out) {
-  for (int64_t i = 0; i < mc; i += MR) {
+  for (int64_t i = 0; i < mc; i += MR, out += MR * kc) {
     const int64_t rows = std::min(MR, mc - i);
-    for (int64_t k = 0; k < kc; ++k, out += MR)
-      for (int64_t r = 0; r < MR; ++r) out[r] = r < rows ? a.at(i + r, k) : 0.0f;
+    if (a.col_stride == 1) {  // each row of A is contiguous along k
+      for (int64_t r = 0; r < MR; ++r) {
+        if (r >= rows) {
+          for (int64_t k = 0; k < kc; ++k) out[k * MR + r] = 0.0f;
+          continue;
+        }
+        const float* src = a.data + (i + r) * a.row_stride;
+        for (int64_t k = 0; k < kc; ++k) out[k * MR + r] = src[k];
+      }
+    } else {
+      for (int64_t k = 0; k < kc; ++k)
+        for (int64_t r = 0; r < MR; ++r) out[k * MR + r] = r < rows ? a.at(i + r, k) : 0.0f;
+    }
   }
 }
 
@@ -65,6 +79,18 @@ template <int64_t NR>
 void pack_b(Strided b, int64_t kc, int64_t nc, float* out) {
   for (int64_t j = 0; j < nc; j += NR) {
     const int64_t cols = std::min(NR, nc - j);
+    if (b.row_stride == 1) {  // a transposed B: each column is contiguous along k
+      for (int64_t c = 0; c < NR; ++c) {
+        if (c >= cols) {
+          for (int64_t k = 0; k < kc; ++k) out[k * NR + c] = 0.0f;
+          continue;
+        }
+        const float* src = b.data + (j + c) * b.col_stride;
+        for (int64_t k = 0; k < kc; ++k) out[k * NR + c] = src[k];
+      }
+      out += NR * kc;
+      continue;
+    }
     for (int64_t k = 0; k < kc; ++k, out += NR) {
       if (cols == NR && b.col_stride == 1) {
         std::memcpy(out, b.data + k * b.row_stride + j, NR * sizeof(float));
