@@ -161,6 +161,12 @@ Tensor global_avg_pool2d(const Tensor& x);
 // (the unbiased variance goes into running_var, as PyTorch).
 Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
                   const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// relu(batch_norm(...)) as one op, the pair every encoder block runs: on the CPU the ReLU is
+// applied in batch norm's normalising pass and its backward folded into batch norm's, so the
+// batch norm output is never stored and one pass over memory is saved each way. The same
+// values as the pair (tests/test_cpu_kernels.cpp); nn::Sequential and the ResNet blocks use it.
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum = 0.1, double eps = 1e-5);
 
 // ---- collectives between ranks (core/ops/distributed.cpp) -----------------------
 // The Tensor side of the communicator (dist/communicator.h). Every rank of `comm` must call

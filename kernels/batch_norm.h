@@ -43,6 +43,22 @@ template <typename T>
 void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
                          const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
 
+// Batch norm followed by a ReLU, fused (CPU only; the batch_norm_relu op): the forwards write
+// max(y, 0) in the normalising pass; the backward takes that output y and the gradient dy
+// with respect to it, masks dy where y <= 0 inside its own passes, and goes on as
+// batch_norm_backward. The batch norm output before the ReLU is never stored.
+template <typename T>
+void batch_norm_relu_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                                   double eps, double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean,
+                                   T* running_var);
+template <typename T>
+void batch_norm_relu_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                                  const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
+                                  T* save_invstd);
+template <typename T>
+void batch_norm_relu_backward(const T* x, const T* y, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                              const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+
 // The readable reference kernels: same contracts, one element at a time in double.
 namespace reference {
 template <typename T>

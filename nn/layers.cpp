@@ -110,7 +110,7 @@ void BatchNorm::reset_running_stats() {
   num_batches_tracked.fill_(0.0);
 }
 
-Tensor BatchNorm::forward(const Tensor& x) {
+void BatchNorm::begin_forward(const Tensor& x) {
   check_input(*this, x, input_dims_, num_features_, input_dims_ == 2 ? "N, C" : "N, C, H, W");
   if (is_training()) {
     const int64_t values_per_channel = x.numel() / num_features_;
@@ -119,9 +119,19 @@ Tensor BatchNorm::forward(const Tensor& x) {
     NoGradGuard no_grad;  // the counter is state, not part of the graph
     num_batches_tracked.fill_(num_batches_tracked.item() + 1);
   }
+}
+
+Tensor BatchNorm::forward(const Tensor& x) {
+  begin_forward(x);
   if (sync_ && is_training())
     return sync_batch_norm(x, weight, bias, running_mean, running_var, true, momentum_, eps_, *sync_);
   return batch_norm(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
+}
+
+Tensor BatchNorm::forward_relu(const Tensor& x) {
+  if (sync_ && is_training()) return relu(forward(x));
+  begin_forward(x);
+  return batch_norm_relu(x, weight, bias, running_mean, running_var, is_training(), momentum_, eps_);
 }
 
 int64_t set_sync_batch_norm(Module& root, const dist::CommunicatorPtr& comm) {
@@ -188,7 +198,15 @@ Tensor Flatten::forward(const Tensor& x) {
 
 Tensor Sequential::forward(const Tensor& x) {
   Tensor out = x;
-  for (auto& layer : layers_) out = layer->forward(out);
+  for (size_t i = 0; i < layers_.size(); ++i) {
+    auto* bn = dynamic_cast<BatchNorm*>(layers_[i].get());
+    if (bn && i + 1 < layers_.size() && dynamic_cast<ReLU*>(layers_[i + 1].get())) {
+      out = bn->forward_relu(out);  // the pair as one fused op
+      ++i;
+      continue;
+    }
+    out = layers_[i]->forward(out);
+  }
   return out;
 }
 

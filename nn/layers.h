@@ -55,6 +55,10 @@ class Conv2d : public Module {
 class BatchNorm : public Module {
  public:
   Tensor forward(const Tensor& x) override;
+  // relu(forward(x)) through the fused batch_norm_relu op (core/ops.h), the same values:
+  // what Sequential runs for a BatchNorm followed by a ReLU, and the ResNet blocks call.
+  // Synchronised batch norm has no fused form: it runs the two ops.
+  Tensor forward_relu(const Tensor& x);
   int64_t num_features() const { return num_features_; }
   double momentum() const { return momentum_; }
   // Momentum 1/(k+1) for the k-th batch (from 0) after reset_running_stats() makes the running
@@ -73,6 +77,7 @@ class BatchNorm : public Module {
   BatchNorm(const char* type_name, int64_t input_dims, int64_t num_features, double momentum, double eps);
 
  private:
+  void begin_forward(const Tensor& x);  // checks x and, in training, counts the batch
   int64_t input_dims_;
   int64_t num_features_;
   double momentum_, eps_;
@@ -150,6 +155,8 @@ class Identity : public Module {
 };
 
 // Runs its children in order. Children are named "0", "1", ... as in nn.Sequential.
+// Runs its layers in order. One pattern is fused: a BatchNorm directly followed by a ReLU
+// runs as BatchNorm::forward_relu (one op, batch_norm_relu), which gives the same values.
 class Sequential : public Module {
  public:
   Sequential() : Module("Sequential") {}

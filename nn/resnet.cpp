@@ -18,7 +18,7 @@ BasicBlock::BasicBlock(int64_t in_channels, int64_t out_channels, int64_t stride
 }
 
 Tensor BasicBlock::forward(const Tensor& x) {
-  Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward_relu(conv1->forward(x));  // relu(bn1(...)), fused
   out = bn2->forward(conv2->forward(out));
   Tensor shortcut = downsample ? downsample->forward(x) : x;
   return relu->forward(add(out, shortcut));
@@ -48,7 +48,7 @@ ResNet18::ResNet18(Generator& gen, int64_t in_channels, int64_t base_width)
 }
 
 Tensor ResNet18::forward(const Tensor& x) {
-  Tensor out = relu->forward(bn1->forward(conv1->forward(x)));
+  Tensor out = bn1->forward_relu(conv1->forward(x));  // relu(bn1(...)), fused
   out = layer4->forward(layer3->forward(layer2->forward(layer1->forward(out))));
   return flatten->forward(avgpool->forward(out));
 }

@@ -36,9 +36,10 @@ OpCase cross_entropy_case(const std::string& name, Shape logits_shape, std::vect
 // positive. In training the running stats are updated on every call, which never changes
 // the training output, so the gradient check (which runs the op many times) sees one function.
 
-OpCase batch_norm_case(const std::string& name, Shape x_shape, bool affine, bool training, bool permuted = false) {
+OpCase batch_norm_case(const std::string& name, Shape x_shape, bool affine, bool training, bool permuted = false,
+                       bool fused_relu = false) {
   const int64_t C = x_shape[1];
-  return {"batch_norm", name,
+  return {fused_relu ? "batch_norm_relu" : "batch_norm", name,
           [x_shape, C, affine, permuted](Generator& g, DType dt) {
             Tensor x;
             if (permuted) {
@@ -54,8 +55,9 @@ OpCase batch_norm_case(const std::string& name, Shape x_shape, bool affine, bool
             }
             return in;
           },
-          [training, affine](const Inputs& in) {
+          [training, affine, fused_relu](const Inputs& in) {
             const Tensor weight = affine ? in[3] : Tensor(), bias = affine ? in[4] : Tensor();
+            if (fused_relu) return batch_norm_relu(in[0], weight, bias, in[1], in[2], training, 0.1, 1e-5);
             return batch_norm(in[0], weight, bias, in[1], in[2], training, 0.1, 1e-5);
           },
           affine ? std::vector<int>{0, 3, 4} : std::vector<int>{0}};
@@ -106,6 +108,11 @@ std::vector<OpCase> cases() {
   c.push_back(batch_norm_case("[2,2,2,2] eval, no affine", {2, 2, 2, 2}, false, false));
   c.push_back(batch_norm_case("channels-last permuted [2,3,2,2] train, affine", {2, 3, 2, 2}, true, true, true));
   c.push_back(batch_norm_case("channels-last permuted [2,3,2,2] eval, affine", {2, 3, 2, 2}, true, false, true));
+  // The fused batch_norm_relu: about half of the outputs are clipped to 0 (their gradient is 0).
+  c.push_back(batch_norm_case("[2,3,3,2] train, affine", {2, 3, 3, 2}, true, true, false, true));
+  c.push_back(batch_norm_case("[6,3] train, no affine", {6, 3}, false, true, false, true));
+  c.push_back(batch_norm_case("[2,3,2,3] eval, affine", {2, 3, 2, 3}, true, false, false, true));
+  c.push_back(batch_norm_case("channels-last permuted [2,3,2,2] train, affine", {2, 3, 2, 2}, true, true, true, true));
   // Training without running statistics: batch statistics only.
   c.push_back({"batch_norm", "[4,3,1,2] train, no running stats",
                [](Generator& g, DType dt) {

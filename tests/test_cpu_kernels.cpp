@@ -107,6 +107,58 @@ void compare_batch_norm(const BnShape& s, bool affine, double rtol, double atol)
   }
 }
 
+// The fused batch_norm_relu kernels against the reference batch norm followed by a ReLU
+// (forward) and by the ReLU's backward (dy masked where the output is not positive).
+template <typename T>
+void compare_batch_norm_relu(const BnShape& s, bool training, double rtol, double atol) {
+  CAPTURE(s.N);
+  CAPTURE(s.C);
+  CAPTURE(s.HW);
+  CAPTURE(training);
+  std::mt19937 rng(static_cast<unsigned>(s.N * 7 + s.C * 5 + s.HW));
+  const size_t n = static_cast<size_t>(s.N * s.C * s.HW), c = static_cast<size_t>(s.C);
+  const auto x = random_values<T>(n, rng, 1.0, 2.0);
+  const auto dy = random_values<T>(n, rng, 0.2, 1.0);
+  const auto gamma = random_values<T>(c, rng, 1.0, 0.3), beta = random_values<T>(c, rng, 0.1, 0.3);
+  auto rm = random_values<T>(c, rng, 0.2, 0.1), rv = random_values<T>(c, rng, 1.5, 0.1);
+  auto rm_ref = rm, rv_ref = rv;
+
+  auto y = poisoned<T>(n), y_ref = poisoned<T>(n);
+  auto mean = poisoned<T>(c), invstd = poisoned<T>(c), mean_ref = poisoned<T>(c), invstd_ref = poisoned<T>(c);
+  if (training) {
+    cpu::batch_norm_relu_forward_train<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), 1e-5, 0.1, y.data(),
+                                          mean.data(), invstd.data(), rm.data(), rv.data());
+    cpu::reference::batch_norm_forward_train<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), 1e-5, 0.1,
+                                                y_ref.data(), mean_ref.data(), invstd_ref.data(), rm_ref.data(),
+                                                rv_ref.data());
+  } else {
+    cpu::batch_norm_relu_forward_eval<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), rm.data(), rv.data(),
+                                         1e-5, y.data(), mean.data(), invstd.data());
+    cpu::reference::batch_norm_forward_eval<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), rm.data(),
+                                               rv.data(), 1e-5, y_ref.data(), mean_ref.data(), invstd_ref.data());
+  }
+  size_t clipped = 0;
+  for (auto& v : y_ref)
+    if (!(v > T(0))) v = T(0), ++clipped;
+  CHECK(clipped > n / 10);  // the ReLU really clips: the mask matters below
+  CHECK(clipped < n - n / 10);
+  check_close(y, y_ref, rtol, atol, "relu(batch norm) forward");
+  check_close(rm, rm_ref, rtol, atol, "running_mean");
+
+  // The reference backward gets dy already masked by the ReLU.
+  std::vector<T> dy_masked(n);
+  for (size_t i = 0; i < n; ++i) dy_masked[i] = y_ref[i] > T(0) ? dy[i] : T(0);
+  auto dx = poisoned<T>(n), dx_ref = poisoned<T>(n);
+  auto dg = poisoned<T>(c), dg_ref = poisoned<T>(c), db = poisoned<T>(c), db_ref = poisoned<T>(c);
+  cpu::batch_norm_relu_backward<T>(x.data(), y.data(), dy.data(), s.N, s.C, s.HW, gamma.data(), mean_ref.data(),
+                                   invstd_ref.data(), training, dx.data(), dg.data(), db.data());
+  cpu::reference::batch_norm_backward<T>(x.data(), dy_masked.data(), s.N, s.C, s.HW, gamma.data(), mean_ref.data(),
+                                         invstd_ref.data(), training, dx_ref.data(), dg_ref.data(), db_ref.data());
+  check_close(dx, dx_ref, rtol, atol, "dx");
+  check_close(dg, dg_ref, rtol, atol * static_cast<double>(s.N * s.HW), "dgamma");
+  check_close(db, db_ref, rtol, atol * static_cast<double>(s.N * s.HW), "dbeta");
+}
+
 const BnShape kBnShapes[] = {
     {8, 3, 37},   // ragged tail after two 16-lane blocks
     {5, 4, 16},   // exactly one block
@@ -125,4 +177,13 @@ TEST_CASE("cpu kernels: batch norm (fast) matches the double reference, float32"
 TEST_CASE("cpu kernels: batch norm (fast) matches the double reference, float64") {
   for (const auto& s : kBnShapes)
     for (const bool affine : {true, false}) compare_batch_norm<double>(s, affine, 1e-12, 1e-12);
+}
+
+TEST_CASE("cpu kernels: fused batch norm + ReLU matches the reference pair, float32 and float64") {
+  for (const auto& s : kBnShapes) {
+    for (const bool training : {true, false}) {
+      compare_batch_norm_relu<float>(s, training, 2e-5, 2e-5);
+      compare_batch_norm_relu<double>(s, training, 1e-12, 1e-12);
+    }
+  }
 }

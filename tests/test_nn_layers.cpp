@@ -498,3 +498,48 @@ TEST_CASE("nn: BatchNorm running statistics can be reset and re-estimated as a p
   for (size_t i = 0; i < got.size(); ++i) CHECK(got[i] == doctest::Approx(want[i]).epsilon(1e-5));
   CHECK_THROWS_WITH_AS(bn.set_momentum(1.5), doctest::Contains("momentum must be in [0, 1]"), sc::Error);
 }
+
+TEST_CASE("nn: Sequential runs BatchNorm + ReLU as the fused op, with the pair's values and gradients") {
+  // Two identical ConvNets: one runs its Sequential (which fuses each BatchNorm2d + ReLU
+  // into batch_norm_relu), the other runs the same layers one by one (unfused).
+  Generator g1(41), g2(41), gx(42);
+  ConvNet fused(g1, 4, 1), unfused(g2, 4, 1);
+  const Tensor x = randn({6, 1, 12, 12}, gx);
+  const Tensor y_fused = fused.forward(x);
+  Tensor h = x;
+  for (size_t i = 0; i < unfused.features->size(); ++i) h = (*unfused.features)[i].forward(h);
+  const Tensor y_unfused = unfused.flatten->forward(unfused.pool->forward(h));
+
+  // The graph holds the fused node and no separate relu (a walk from the output).
+  std::set<std::string> node_names;
+  std::vector<std::shared_ptr<Node>> stack = {y_fused.grad_fn()};
+  std::set<const Node*> seen;
+  while (!stack.empty()) {
+    std::shared_ptr<Node> node = stack.back();
+    stack.pop_back();
+    if (!node || !seen.insert(node.get()).second) continue;
+    node_names.insert(node->name());
+    for (const auto& next : node->next) stack.push_back(next);
+  }
+  CHECK(node_names.count("batch_norm_relu") == 1);
+  CHECK(node_names.count("relu") == 0);
+  CHECK(node_names.count("batch_norm") == 0);
+
+  // The same numbers: the fused kernels compute the same expressions in the same order.
+  CHECK(max_abs_diff(y_fused, y_unfused) == 0.0);
+  const Tensor target = randn(y_fused.shape(), gx);
+  sum(mul(y_fused, target)).backward();
+  sum(mul(y_unfused, target)).backward();
+  const auto fused_params = fused.named_parameters(), unfused_params = unfused.named_parameters();
+  REQUIRE(fused_params.size() == unfused_params.size());
+  for (size_t i = 0; i < fused_params.size(); ++i) {
+    CAPTURE(fused_params[i].first);
+    CHECK(max_abs_diff(fused_params[i].second.grad(), unfused_params[i].second.grad()) == 0.0);
+  }
+  // The running statistics moved the same way.
+  const auto fused_state = fused.state_dict(), unfused_state = unfused.state_dict();
+  for (const auto& [name, t] : fused_state) {
+    CAPTURE(name);
+    CHECK(max_abs_diff(t, unfused_state.at(name)) == 0.0);
+  }
+}

@@ -15,7 +15,7 @@ TEST_CASE("registry: every differentiable op has a gradient-checked case") {
       "add", "sub", "mul", "div", "neg", "exp", "log", "sqrt", "pow", "abs", "relu", "clamp",
       "sum", "mean", "max", "var", "matmul", "concat", "stack", "index_select",
       "reshape", "transpose", "permute", "narrow", "expand", "squeeze", "unsqueeze",
-      "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "batch_norm",
+      "conv2d", "max_pool2d", "avg_pool2d", "global_avg_pool2d", "batch_norm", "batch_norm_relu",
       "softmax", "log_softmax", "cross_entropy", "normalize", "nt_xent", "all_gather", "sync_batch_norm"};
   std::set<std::string> covered;
   for (const OpCase& c : op_registry())

@@ -9,15 +9,14 @@
 #include "core/ops/op_utils.h"
 #include "core/trace.h"
 #include "kernels/batch_norm.h"
+#include "kernels/elementwise.h"
 
 namespace sc {
 
 namespace {
 
-constexpr const char* kOp = "batch_norm";
-
 // A per-channel tensor (weight, bias, running stats): undefined, or [C] like x's dtype and device.
-void check_channel_tensor(const Tensor& t, const Tensor& x, int64_t C, const char* what) {
+void check_channel_tensor(const char* kOp, const Tensor& t, const Tensor& x, int64_t C, const char* what) {
   if (!t.defined()) return;
   SC_CHECK(t.dim() == 1 && t.shape()[0] == C, kOp, ": ", what, " must be [", C, "] for the input ", x.describe(),
            ", got ", t.describe());
@@ -33,20 +32,43 @@ const T* data_or_null(const Tensor& contiguous_or_undefined) {
 
 Tensor contiguous_or_undefined(const Tensor& t) { return t.defined() ? contiguous(t.detach()) : Tensor(); }
 
-}  // namespace
+// The CUDA side of the fused op, from the elementwise kernels: out = max(out, 0) in place, and
+// the ReLU's backward dy * (out > 0).
+template <typename T>
+void relu_in_place_cuda(Tensor& out) {
+  SC_CUDA_BRANCH("batch_norm_relu", {
+    const kernels::Layout layout = detail::layout_of(out);
+    kernels::cuda::unary<T>(kernels::UnaryOp::Relu, 0, 0, out.data<T>(), layout, out.data<T>(), layout);
+  });
+}
 
-Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
-                  const Tensor& running_var, bool training, double momentum, double eps) {
+Tensor relu_backward_cuda(const Tensor& dy, const Tensor& relu_out) {
+  Tensor masked = empty(dy.shape(), dy.dtype(), dy.device());
+  dispatch_float(dy.dtype(), "batch_norm_relu backward", [&]<typename T>() {
+    SC_CUDA_BRANCH("batch_norm_relu backward",
+                   kernels::cuda::binary<T>(kernels::BinaryOp::ReluGrad, dy.data<T>(), detail::layout_of(dy),
+                                            relu_out.data<T>(), detail::layout_of(relu_out), masked.data<T>(),
+                                            detail::layout_of(masked)));
+  });
+  return masked;
+}
+
+// batch_norm, and with fuse_relu the fused batch_norm_relu: relu(batch_norm(x)) with the ReLU
+// applied in the normalising pass and its backward folded into batch norm's (CPU); on CUDA the
+// same result from the existing kernels one after the other.
+Tensor batch_norm_impl(const char* kOp, const Tensor& x, const Tensor& weight, const Tensor& bias,
+                       const Tensor& running_mean, const Tensor& running_var, bool training, double momentum,
+                       double eps, bool fuse_relu) {
   trace::OpScope trace_scope(kOp, x, weight, bias, running_mean, running_var);
   detail::check_defined(x, kOp, "the input");
   detail::check_floating(x, kOp);
   SC_CHECK(x.dim() == 2 || x.dim() == 4, kOp, ": the input must be [N, C] or [N, C, H, W], got ", x.describe());
   const int64_t N = x.shape()[0], C = x.shape()[1];
   const int64_t HW = x.dim() == 4 ? x.shape()[2] * x.shape()[3] : 1;
-  check_channel_tensor(weight, x, C, "weight");
-  check_channel_tensor(bias, x, C, "bias");
-  check_channel_tensor(running_mean, x, C, "running_mean");
-  check_channel_tensor(running_var, x, C, "running_var");
+  check_channel_tensor(kOp, weight, x, C, "weight");
+  check_channel_tensor(kOp, bias, x, C, "bias");
+  check_channel_tensor(kOp, running_mean, x, C, "running_mean");
+  check_channel_tensor(kOp, running_var, x, C, "running_var");
   SC_CHECK(running_mean.defined() == running_var.defined(), kOp,
            ": running_mean and running_var must be given together (got only one)");
   SC_CHECK(training || running_mean.defined(), kOp,
@@ -73,14 +95,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
       Tensor rm = contiguous(running_mean.detach()), rv = contiguous(running_var.detach());
       switch (device) {
         case Device::CPU:
-          kernels::cpu::batch_norm_forward_eval<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta),
-                                                   rm.data<T>(), rv.data<T>(), eps, out.data<T>(), save_mean.data<T>(),
-                                                   save_invstd.data<T>());
+          (fuse_relu ? kernels::cpu::batch_norm_relu_forward_eval<T> : kernels::cpu::batch_norm_forward_eval<T>)(
+              xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), rm.data<T>(), rv.data<T>(), eps,
+              out.data<T>(), save_mean.data<T>(), save_invstd.data<T>());
           break;
         case Device::CUDA:
           SC_CUDA_BRANCH(kOp, kernels::cuda::batch_norm_forward_eval<T>(
                                   xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), rm.data<T>(),
                                   rv.data<T>(), eps, out.data<T>(), save_mean.data<T>(), save_invstd.data<T>()));
+          if (fuse_relu) relu_in_place_cuda<T>(out);
           break;
       }
       return;
@@ -92,14 +115,15 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     T* rv_ptr = rv.defined() ? rv.data<T>() : nullptr;
     switch (device) {
       case Device::CPU:
-        kernels::cpu::batch_norm_forward_train<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta),
-                                                  eps, momentum, out.data<T>(), save_mean.data<T>(),
-                                                  save_invstd.data<T>(), rm_ptr, rv_ptr);
+        (fuse_relu ? kernels::cpu::batch_norm_relu_forward_train<T> : kernels::cpu::batch_norm_forward_train<T>)(
+            xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), eps, momentum, out.data<T>(),
+            save_mean.data<T>(), save_invstd.data<T>(), rm_ptr, rv_ptr);
         break;
       case Device::CUDA:
         SC_CUDA_BRANCH(kOp, kernels::cuda::batch_norm_forward_train<T>(
                                 xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), eps, momentum,
                                 out.data<T>(), save_mean.data<T>(), save_invstd.data<T>(), rm_ptr, rv_ptr));
+        if (fuse_relu) relu_in_place_cuda<T>(out);
         break;
     }
     if (!running_mean.defined()) return;
@@ -117,13 +141,18 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
     const bool need_x = x.requires_grad();
     const bool need_weight = weight.defined() && weight.requires_grad();
     const bool need_bias = bias.defined() && bias.requires_grad();
+    // The fused op also keeps its own output: the ReLU's mask (out > 0) in the backward. It is
+    // the tensor the next layer saves anyway; the unfused pair kept the batch norm output too.
     record(kOp, out, {x, weight, bias},
-           [N, C, HW, training, need_x, need_weight, need_bias, sx = SavedTensor(xc),
-            sgamma = SavedTensor(gamma),
-            smean = SavedTensor(save_mean), sinvstd = SavedTensor(save_invstd)](const Tensor& g) {
+           [N, C, HW, training, need_x, need_weight, need_bias, fuse_relu, sx = SavedTensor(xc),
+            sgamma = SavedTensor(gamma), smean = SavedTensor(save_mean), sinvstd = SavedTensor(save_invstd),
+            sout = fuse_relu ? SavedTensor(out) : SavedTensor()](const Tensor& g) {
              Tensor xs = sx.get(), mean = smean.get(), invstd = sinvstd.get();
              Tensor gam = sgamma.get();  // undefined without affine weight
+             Tensor relu_out = fuse_relu ? sout.get() : Tensor();
              Tensor dy = contiguous(g);
+             // On CUDA the ReLU's backward runs first, as its own kernel.
+             if (fuse_relu && xs.device() == Device::CUDA) dy = relu_backward_cuda(dy, relu_out);
              Tensor dx = need_x ? empty(xs.shape(), xs.dtype(), xs.device()) : Tensor();
              Tensor dgamma = need_weight ? empty({C}, xs.dtype(), xs.device()) : Tensor();
              Tensor dbeta = need_bias ? empty({C}, xs.dtype(), xs.device()) : Tensor();
@@ -131,9 +160,14 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
                auto out_ptr = [](const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; };
                switch (xs.device()) {
                  case Device::CPU:
-                   kernels::cpu::batch_norm_backward<T>(xs.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam),
-                                                        mean.data<T>(), invstd.data<T>(), training, out_ptr(dx),
-                                                        out_ptr(dgamma), out_ptr(dbeta));
+                   if (fuse_relu)
+                     kernels::cpu::batch_norm_relu_backward<T>(
+                         xs.data<T>(), relu_out.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam),
+                         mean.data<T>(), invstd.data<T>(), training, out_ptr(dx), out_ptr(dgamma), out_ptr(dbeta));
+                   else
+                     kernels::cpu::batch_norm_backward<T>(xs.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam),
+                                                          mean.data<T>(), invstd.data<T>(), training, out_ptr(dx),
+                                                          out_ptr(dgamma), out_ptr(dbeta));
                    break;
                  case Device::CUDA:
                    SC_CUDA_BRANCH("batch_norm backward",
@@ -147,6 +181,19 @@ Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, con
            });
   }
   return out;
+}
+
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                  const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl("batch_norm", x, weight, bias, running_mean, running_var, training, momentum, eps, false);
+}
+
+Tensor batch_norm_relu(const Tensor& x, const Tensor& weight, const Tensor& bias, const Tensor& running_mean,
+                       const Tensor& running_var, bool training, double momentum, double eps) {
+  return batch_norm_impl("batch_norm_relu", x, weight, bias, running_mean, running_var, training, momentum, eps,
+                         true);
 }
 
 }  // namespace sc

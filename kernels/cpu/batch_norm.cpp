@@ -136,19 +136,20 @@ inline typename Lanes<T>::Vec load_lanes(const T* p) {
   return v;
 }
 
-// The sums over i in [0, n) of first(a[i], b[i]) and second(a[i], b[i]), in kLanes lanes of
-// T, then in double, added to total_first / total_second. first and second are generic
-// lambdas: they run on a block of lanes and on the scalar tail alike.
+// The sums over i in [0, n) of first(a[i], b[i], m[i]) and second(a[i], b[i], m[i]), in kLanes
+// lanes of T, then in double, added to total_first / total_second. first and second are
+// generic lambdas: they run on a block of lanes and on the scalar tail alike. m may be a or b
+// again when a sum needs only two inputs.
 template <typename T, typename First, typename Second>
-inline void row_sums(const T* a, const T* b, int64_t n, First first, Second second, double& total_first,
+inline void row_sums(const T* a, const T* b, const T* m, int64_t n, First first, Second second, double& total_first,
                      double& total_second) {
   using Vec = typename Lanes<T>::Vec;
   Vec lanes_first = {}, lanes_second = {};
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
-    const Vec va = load_lanes(a + i), vb = load_lanes(b + i);
-    lanes_first += first(va, vb);
-    lanes_second += second(va, vb);
+    const Vec va = load_lanes(a + i), vb = load_lanes(b + i), vm = load_lanes(m + i);
+    lanes_first += first(va, vb, vm);
+    lanes_second += second(va, vb, vm);
   }
   double t1 = 0, t2 = 0;
   for (int l = 0; l < kLanes; ++l) {
@@ -156,11 +157,25 @@ inline void row_sums(const T* a, const T* b, int64_t n, First first, Second seco
     t2 += static_cast<double>(lanes_second[l]);
   }
   for (; i < n; ++i) {
-    t1 += static_cast<double>(first(a[i], b[i]));
-    t2 += static_cast<double>(second(a[i], b[i]));
+    t1 += static_cast<double>(first(a[i], b[i], m[i]));
+    t2 += static_cast<double>(second(a[i], b[i], m[i]));
   }
   total_first += t1;
   total_second += t2;
+}
+
+// value where out > 0, else 0: the ReLU's backward given its output, on lanes or a scalar.
+// On lanes a bitwise and with the comparison's all-ones / all-zeros mask: a select, so a NaN
+// value where out <= 0 still gives 0.
+template <typename T>
+inline T keep_where_positive(T value, T out) {
+  return out > T(0) ? value : T(0);
+}
+template <typename T>
+inline typename Lanes<T>::Vec keep_where_positive(typename Lanes<T>::Vec value, typename Lanes<T>::Vec out) {
+  using Vec = typename Lanes<T>::Vec;
+  const auto positive = out > Vec{};
+  return (Vec)((decltype(positive))value & positive);
 }
 
 // The sum over channel c of a contiguous [N, C, HW] block of term(x) (one sum: the second
@@ -171,26 +186,37 @@ inline double channel_sum(const T* x, int64_t N, int64_t C, int64_t HW, int64_t 
   for (int64_t n = 0; n < N; ++n) {
     const T* run = x + (n * C + c) * HW;
     row_sums(
-        run, run, HW, [&](auto v, auto) { return term(v); }, [](auto v, auto) { return v - v; }, total, unused);
+        run, run, run, HW, [&](auto v, auto, auto) { return term(v); }, [](auto v, auto, auto) { return v - v; }, total,
+        unused);
   }
   return total;
 }
 
+// y = x * scale + shift over channel c, then max(y, 0) when relu (the fused batch_norm_relu).
 template <typename T>
-void normalize_channel_fast(const T* x, int64_t N, int64_t C, int64_t HW, int64_t c, T scale, T shift, T* y) {
+void normalize_channel_fast(const T* x, int64_t N, int64_t C, int64_t HW, int64_t c, T scale, T shift, bool relu,
+                            T* y) {
   for (int64_t n = 0; n < N; ++n) {
     const int64_t base = (n * C + c) * HW;
     const T* __restrict__ xr = x + base;
     T* __restrict__ yr = y + base;
-    for (int64_t i = 0; i < HW; ++i) yr[i] = xr[i] * scale + shift;
+    if (relu) {
+      for (int64_t i = 0; i < HW; ++i) {
+        const T v = xr[i] * scale + shift;
+        yr[i] = v > T(0) ? v : T(0);
+      }
+    } else {
+      for (int64_t i = 0; i < HW; ++i) yr[i] = xr[i] * scale + shift;
+    }
   }
 }
 
 }  // namespace
 
 template <typename T>
-void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
-                              double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var) {
+void forward_train_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
+                        double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var,
+                        bool relu) {
   const int64_t M = N * HW;
 #pragma omp parallel for schedule(static) if (N * C * HW >= kParallelGrain && C > 1)
   for (int64_t c = 0; c < C; ++c) {
@@ -207,7 +233,7 @@ void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, cons
     save_invstd[c] = static_cast<T>(invstd);
     const double scale = (gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd;
     const double shift = (beta ? static_cast<double>(beta[c]) : 0.0) - mean * scale;
-    normalize_channel_fast(x, N, C, HW, c, static_cast<T>(scale), static_cast<T>(shift), y);
+    normalize_channel_fast(x, N, C, HW, c, static_cast<T>(scale), static_cast<T>(shift), relu, y);
     if (running_mean)
       running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
     if (running_var) {
@@ -218,9 +244,9 @@ void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, cons
 }
 
 template <typename T>
-void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
-                             const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
-                             T* save_invstd) {
+void forward_eval_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                       const T* running_mean, const T* running_var, double eps, T* y, T* save_mean, T* save_invstd,
+                       bool relu) {
 #pragma omp parallel for schedule(static) if (N * C * HW >= kParallelGrain && C > 1)
   for (int64_t c = 0; c < C; ++c) {
     const double mean = running_mean[c];
@@ -229,13 +255,14 @@ void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const
     save_invstd[c] = static_cast<T>(invstd);
     const double scale = (gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd;
     const double shift = (beta ? static_cast<double>(beta[c]) : 0.0) - mean * scale;
-    normalize_channel_fast(x, N, C, HW, c, static_cast<T>(scale), static_cast<T>(shift), y);
+    normalize_channel_fast(x, N, C, HW, c, static_cast<T>(scale), static_cast<T>(shift), relu, y);
   }
 }
 
-template <typename T>
-void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
-                         const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta) {
+template <typename T, bool kMasked>
+void batch_norm_backward_impl(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                              const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta,
+                              const T* relu_out) {
   const double M = static_cast<double>(N * HW);
 #pragma omp parallel for schedule(static) if (N * C * HW >= kParallelGrain && C > 1)
   for (int64_t c = 0; c < C; ++c) {
@@ -247,9 +274,18 @@ void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t 
     for (int64_t n = 0; n < N; ++n) {
       const T* __restrict__ xr = x + (n * C + c) * HW;
       const T* __restrict__ dyr = dy + (n * C + c) * HW;
-      row_sums(
-          xr, dyr, HW, [](auto, auto g) { return g; }, [mean](auto v, auto g) { return g * (v - mean); }, sum_dy,
-          sum_dy_centred);
+      if constexpr (kMasked) {
+        // The ReLU's gradient first: dy where the output was positive, else 0.
+        const T* __restrict__ outr = relu_out + (n * C + c) * HW;
+        row_sums(
+            xr, dyr, outr, HW, [](auto, auto g, auto o) { return keep_where_positive<T>(g, o); },
+            [mean](auto v, auto g, auto o) { return keep_where_positive<T>(g, o) * (v - mean); }, sum_dy,
+            sum_dy_centred);
+      } else {
+        row_sums(
+            xr, dyr, dyr, HW, [](auto, auto g, auto) { return g; },
+            [mean](auto v, auto g, auto) { return g * (v - mean); }, sum_dy, sum_dy_centred);
+      }
     }
     const double sum_dy_xhat = invstd * sum_dy_centred;
     if (dgamma) dgamma[c] = static_cast<T>(sum_dy_xhat);
@@ -266,9 +302,56 @@ void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t 
       const T* __restrict__ xr = x + base;
       const T* __restrict__ dyr = dy + base;
       T* __restrict__ dxr = dx + base;
-      for (int64_t i = 0; i < HW; ++i) dxr[i] = a * dyr[i] + b * (xr[i] - mean) + c0;
+      if constexpr (kMasked) {
+        const T* __restrict__ outr = relu_out + base;
+        for (int64_t i = 0; i < HW; ++i) dxr[i] = a * (outr[i] > T(0) ? dyr[i] : T(0)) + b * (xr[i] - mean) + c0;
+      } else {
+        for (int64_t i = 0; i < HW; ++i) dxr[i] = a * dyr[i] + b * (xr[i] - mean) + c0;
+      }
     }
   }
+}
+
+template <typename T>
+void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
+                              double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var) {
+  forward_train_impl(x, N, C, HW, gamma, beta, eps, momentum, y, save_mean, save_invstd, running_mean, running_var,
+                     false);
+}
+
+template <typename T>
+void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                             const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
+                             T* save_invstd) {
+  forward_eval_impl(x, N, C, HW, gamma, beta, running_mean, running_var, eps, y, save_mean, save_invstd, false);
+}
+
+template <typename T>
+void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                         const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta) {
+  batch_norm_backward_impl<T, false>(x, dy, N, C, HW, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta,
+                                     nullptr);
+}
+
+template <typename T>
+void batch_norm_relu_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                                   double eps, double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean,
+                                   T* running_var) {
+  forward_train_impl(x, N, C, HW, gamma, beta, eps, momentum, y, save_mean, save_invstd, running_mean, running_var,
+                     true);
+}
+
+template <typename T>
+void batch_norm_relu_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
+                                  const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
+                                  T* save_invstd) {
+  forward_eval_impl(x, N, C, HW, gamma, beta, running_mean, running_var, eps, y, save_mean, save_invstd, true);
+}
+
+template <typename T>
+void batch_norm_relu_backward(const T* x, const T* y, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
+                              const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta) {
+  batch_norm_backward_impl<T, true>(x, dy, N, C, HW, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta, y);
 }
 
 #define SC_INSTANTIATE_BATCH_NORM(T)                                                                                  \
@@ -278,12 +361,22 @@ void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t 
                                            const T*, double, T*, T*, T*);                                             \
   template void batch_norm_backward<T>(const T*, const T*, int64_t, int64_t, int64_t, const T*, const T*, const T*,   \
                                        bool, T*, T*, T*);
+#define SC_INSTANTIATE_BATCH_NORM_RELU(T)                                                                            \
+  template void batch_norm_relu_forward_train<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*, double,   \
+                                                 double, T*, T*, T*, T*, T*);                                        \
+  template void batch_norm_relu_forward_eval<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*, const T*,  \
+                                                const T*, double, T*, T*, T*);                                       \
+  template void batch_norm_relu_backward<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t, const T*,      \
+                                            const T*, const T*, bool, T*, T*, T*);
 SC_INSTANTIATE_BATCH_NORM(float)
 SC_INSTANTIATE_BATCH_NORM(double)
+SC_INSTANTIATE_BATCH_NORM_RELU(float)
+SC_INSTANTIATE_BATCH_NORM_RELU(double)
 namespace reference {
 SC_INSTANTIATE_BATCH_NORM(float)
 SC_INSTANTIATE_BATCH_NORM(double)
 }  // namespace reference
 #undef SC_INSTANTIATE_BATCH_NORM
+#undef SC_INSTANTIATE_BATCH_NORM_RELU
 
 }  // namespace sc::kernels::cpu
