@@ -33,6 +33,7 @@ class Storage {
   size_t nbytes_ = 0;
   Device device_;
   bool pinned_ = false;
+  bool mapped_ = false;  // a large CPU block with pages of its own (mmap), freed with munmap
   uint64_t version_ = 0;
 };
 
@@ -42,6 +43,14 @@ struct MemoryStats {
   int64_t peak_bytes = 0;
 };
 MemoryStats memory_stats(Device device);
+
+// Large CPU blocks (1 MiB and up) are mapped pages of their own; a freed one waits in a cache
+// (at most 1 GiB, keyed by exact size) for the next allocation of its size, so a training step
+// that repeats the same shapes does not fault its pages in again (core/storage.cpp). These
+// bytes are not counted by memory_stats (no tensor holds them) but are part of the process's
+// RSS. release_cached_cpu_memory() unmaps them all and returns how many bytes that freed.
+size_t release_cached_cpu_memory();
+size_t cached_cpu_memory();
 void reset_peak_memory(Device device);
 
 }  // namespace sc

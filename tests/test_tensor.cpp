@@ -174,3 +174,29 @@ TEST_CASE("tensor: the method shortcuts are the free functions; ones_like, clamp
   CHECK(eq(v, 2.0).to_vector<float>() == std::vector<float>{0, 0, 1, 0});
   CHECK(lt(v, 2.0).to_vector<float>() == std::vector<float>{1, 1, 0, 0});
 }
+
+TEST_CASE("storage: large CPU blocks are reused by size from a cache, and released on request") {
+  release_cached_cpu_memory();
+  REQUIRE(cached_cpu_memory() == 0);
+  const int64_t n = (int64_t(3) << 20) / 4;  // 3 MiB of float32: above the 1 MiB threshold
+  const void* first = nullptr;
+  {
+    Tensor a = zeros({n});
+    first = a.data<float>();
+    a.fill_(2.0);
+  }
+  CHECK(cached_cpu_memory() == size_t(3) << 20);  // freed into the cache, not unmapped
+  {
+    Tensor b = empty({n});
+    CHECK(static_cast<const void*>(b.data<float>()) == first);  // the same block again
+    CHECK(cached_cpu_memory() == 0);
+    Tensor z = zeros({n});  // a reused block is written by the op like any other
+    CHECK(sum(z).item() == 0.0);
+  }
+  {
+    Tensor small = zeros({1000});  // small blocks come from malloc and never enter the cache
+  }
+  CHECK(cached_cpu_memory() == 2 * (size_t(3) << 20));
+  CHECK(release_cached_cpu_memory() == 2 * (size_t(3) << 20));
+  CHECK(cached_cpu_memory() == 0);
+}
