@@ -95,9 +95,14 @@ GradientReducer::GradientReducer(std::vector<std::pair<std::string, Tensor>> par
   SC_CHECK(comm_ != nullptr, "GradientReducer: no communicator");
   SC_CHECK(bucket_bytes > 0, "GradientReducer: the bucket size must be > 0 bytes, got ", bucket_bytes);
   if (comm_->world_size() == 1) return;  // nothing to average: no buckets, no hooks
-  for (const auto& [name, p] : parameters_)
+  std::map<const TensorImpl*, std::string> seen;  // a tensor listed twice would be counted twice
+  for (const auto& [name, p] : parameters_) {
     SC_CHECK(p.defined() && p.is_leaf() && p.requires_grad(), "GradientReducer: parameter '", name, "' ",
              p.defined() ? p.describe() : std::string("(undefined)"), " is not a leaf that requires grad");
+    const auto [it, inserted] = seen.emplace(p.impl(), name);
+    SC_CHECK(inserted, "GradientReducer: parameter '", name, "' is the same tensor as '", it->second,
+             "': list each parameter once");
+  }
   // Reverse order: backward finishes the last layer's gradients first, so the first bucket is
   // complete (and started) earliest.
   bucket_of_.assign(parameters_.size(), 0);

@@ -320,6 +320,8 @@ TEST_CASE("dist: GradientReducer refuses ranks with other buckets, and a second 
   const Tensor not_a_leaf = mul(p.a, 2.0);
   CHECK_THROWS_WITH_AS(ssl::GradientReducer({{"twice_a", not_a_leaf}}, std::make_shared<PretendWorld>(0, 2), 16),
                        doctest::Contains("parameter 'twice_a'"), Error);
+  CHECK_THROWS_WITH_AS(ssl::GradientReducer({{"a", p.a}, {"also_a", p.a}}, std::make_shared<PretendWorld>(0, 2), 16),
+                       doctest::Contains("parameter 'also_a' is the same tensor as 'a'"), Error);
   ssl::GradientReducer reducer(p.named(), std::make_shared<PretendWorld>(0, 2), 16);
   p.loss(true).backward();
   CHECK_THROWS_WITH_AS(p.loss(true).backward(), doctest::Contains("was finished twice without finish() between"), Error);
