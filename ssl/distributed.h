@@ -79,6 +79,10 @@ void average_gradients(const std::vector<std::pair<std::string, Tensor>>& parame
 // with more, MPI may add the ranks in another order for another message size, so the two
 // agree to float rounding. Every rank must build its reducer with the same parameters and
 // bucket size: the constructor checks (a collective) and refuses on every rank otherwise.
+// The buckets start at the same point of backward on every rank because every rank builds
+// the same graph (every method here does; the collectives inside backward, the gathers' and
+// sync BN's, need that already). A parameter that only some ranks use still works when no
+// collective runs inside backward; otherwise their collectives could interleave differently.
 class GradientReducer {
  public:
   GradientReducer(std::vector<std::pair<std::string, Tensor>> parameters, dist::CommunicatorPtr comm,
