@@ -1,6 +1,10 @@
 #!/usr/bin/env bash
-# Data-parallel throughput on one machine: 1 rank x T threads against N ranks x T/N threads,
-# the same global batch, run alternately (so a load that changes over time hits both alike).
+# Data-parallel throughput on one machine: 1 rank x 2 threads against 2 ranks x 1 thread,
+# the same global batch, run alternately (so a load that changes over time hits all alike).
+# The 2-rank runs come twice: with the default gradient buckets, all-reduced while backward
+# runs (GradientReducer, ssl/distributed.h), and with one bucket of every gradient
+# (SC_DIST_BUCKET_MB=4096), which can start only when backward has finished the last gradient:
+# the schedule of the all-reduce after backward.
 #   bench/dist_train.sh [build dir] [rounds] [steps]
 # Prints, per run, the mean images/s of steps 3.. (global images: the whole batch per step)
 # and, for the multi-rank runs, the share of the step spent in collectives (communication_s
@@ -28,5 +32,8 @@ for round in $(seq 1 "$rounds"); do
   "$simclr" train "${common[@]}" --threads 2 --out "$work/one-$round" > /dev/null
   summary "$work/one-$round" "round $round: 1 rank x 2 threads"
   mpiexec -n 2 "$simclr" train "${common[@]}" --threads 1 --sync-bn --out "$work/two-$round" > /dev/null
-  summary "$work/two-$round" "round $round: 2 ranks x 1 thread, --sync-bn"
+  summary "$work/two-$round" "round $round: 2 ranks x 1 thread, --sync-bn, buckets during backward"
+  SC_DIST_BUCKET_MB=4096 mpiexec -n 2 "$simclr" train "${common[@]}" --threads 1 --sync-bn --out "$work/end-$round" \
+    > /dev/null
+  summary "$work/end-$round" "round $round: 2 ranks x 1 thread, --sync-bn, one bucket after backward"
 done

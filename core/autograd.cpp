@@ -1,5 +1,6 @@
 #include "core/autograd.h"
 
+#include <algorithm>
 #include <unordered_map>
 
 #include "core/ops.h"
@@ -64,7 +65,56 @@ std::vector<Tensor> AccumulateGrad::apply(const Tensor& grad_output) {
     Tensor acc(leaf_->grad);
     acc.copy_(add(acc, grad_output));
   }
+  // This node runs once per backward pass, with every use's gradient summed (see run_backward):
+  // the leaf's gradient is final now.
+  if (leaf_->grad_ready_hooks && !leaf_->grad_ready_hooks->hooks.empty()) {
+    // A copy: a hook may remove itself (or others) while they run.
+    const std::vector<std::pair<int64_t, GradReadyHook>> hooks = leaf_->grad_ready_hooks->hooks;
+    const Tensor leaf(leaf_);
+    for (const auto& entry : hooks) entry.second(leaf);
+  }
   return {};
+}
+
+// ---- gradient-ready hooks ----------------------------------------------------
+
+GradReadyHandle on_grad_ready(const Tensor& leaf, GradReadyHook hook) {
+  SC_CHECK(leaf.defined(), "on_grad_ready: the tensor is undefined");
+  SC_CHECK(leaf.is_leaf() && leaf.requires_grad(), "on_grad_ready: ", leaf.describe(),
+           " is not a leaf that requires grad (only those accumulate a gradient: parameters, inputs with "
+           "requires_grad_())");
+  SC_CHECK(hook != nullptr, "on_grad_ready: the hook is empty");
+  std::shared_ptr<GradReadyHooks>& hooks = leaf.impl()->grad_ready_hooks;
+  if (!hooks) hooks = std::make_shared<GradReadyHooks>();
+  const int64_t id = hooks->next_id++;
+  hooks->hooks.emplace_back(id, std::move(hook));
+  return GradReadyHandle(leaf.impl_ptr(), id);
+}
+
+GradReadyHandle::GradReadyHandle(GradReadyHandle&& other) noexcept
+    : leaf_(std::move(other.leaf_)), id_(other.id_) {
+  other.id_ = -1;
+}
+
+GradReadyHandle& GradReadyHandle::operator=(GradReadyHandle&& other) noexcept {
+  if (this != &other) {
+    remove();
+    leaf_ = std::move(other.leaf_);
+    id_ = other.id_;
+    other.id_ = -1;
+  }
+  return *this;
+}
+
+void GradReadyHandle::remove() {
+  const std::shared_ptr<TensorImpl> leaf = leaf_.lock();  // a leaf already freed has nothing to remove
+  if (leaf && leaf->grad_ready_hooks && id_ >= 0) {
+    auto& hooks = leaf->grad_ready_hooks->hooks;
+    hooks.erase(std::remove_if(hooks.begin(), hooks.end(), [&](const auto& entry) { return entry.first == id_; }),
+                hooks.end());
+  }
+  leaf_.reset();
+  id_ = -1;
 }
 
 // ---- recording ---------------------------------------------------------------

@@ -6,6 +6,9 @@
 // of the output into gradients of the inputs (a lambda written right beside the
 // forward code, micrograd style) and (b) which Nodes produced those inputs (`next`).
 // backward() walks that graph from the loss in reverse topological order, iteratively.
+// on_grad_ready() lets a caller act on a leaf's gradient as soon as backward has finished it
+// (the data-parallel gradient reducer all-reduces gradients while backward goes on).
+#include <cstdint>
 #include <functional>
 #include <memory>
 #include <string>
@@ -98,7 +101,8 @@ class FunctionNode : public Node {
   BackwardFn fn_;
 };
 
-// The end of the graph for a leaf with requires_grad: adds the incoming gradient to leaf.grad.
+// The end of the graph for a leaf with requires_grad: adds the incoming gradient to leaf.grad,
+// then runs the leaf's gradient-ready hooks (on_grad_ready below).
 class AccumulateGrad : public Node {
  public:
   explicit AccumulateGrad(std::shared_ptr<TensorImpl> leaf) : Node("AccumulateGrad"), leaf_(std::move(leaf)) {}
@@ -108,6 +112,50 @@ class AccumulateGrad : public Node {
  private:
   std::shared_ptr<TensorImpl> leaf_;
 };
+
+// ---- gradient-ready hooks ----------------------------------------------------
+// on_grad_ready(leaf, hook) makes every later backward pass call hook(leaf) as soon as it has
+// finished leaf.grad() for that pass, while backward goes on with the rest of the graph.
+//
+// When is a leaf's gradient final? Every use of a leaf in one graph shares one AccumulateGrad
+// node (TensorImpl::grad_accumulator), and run_backward runs a node only after every node that
+// sends it a gradient has run, having summed what they sent. So that node runs once per pass,
+// with the whole gradient, however many ops used the leaf (weights shared by both views): the
+// hook fires once, right after it. Nothing later in the pass touches that leaf's gradient.
+//
+// A leaf that gets no gradient in a pass (not reached from the loss, or reached only through
+// inputs whose backward gave none) gets no call. Whoever needs an answer for every leaf (the
+// gradient reducer in ssl/distributed.h) deals with the rest after backward.
+//
+// The hook runs on the thread that called backward(), with grad mode off; an exception it
+// throws ends backward with that error. The returned handle removes the hook when destroyed.
+using GradReadyHook = std::function<void(const Tensor& leaf)>;
+
+// The hooks of one leaf (TensorImpl::grad_ready_hooks), each with the id its handle removes.
+struct GradReadyHooks {
+  int64_t next_id = 0;
+  std::vector<std::pair<int64_t, GradReadyHook>> hooks;
+};
+
+// Owns one registration; move-only. Destroying it (or remove()) unregisters the hook.
+class GradReadyHandle {
+ public:
+  GradReadyHandle() = default;
+  GradReadyHandle(std::weak_ptr<TensorImpl> leaf, int64_t id) : leaf_(std::move(leaf)), id_(id) {}
+  GradReadyHandle(GradReadyHandle&& other) noexcept;
+  GradReadyHandle& operator=(GradReadyHandle&& other) noexcept;
+  GradReadyHandle(const GradReadyHandle&) = delete;
+  GradReadyHandle& operator=(const GradReadyHandle&) = delete;
+  ~GradReadyHandle() { remove(); }
+  void remove();
+
+ private:
+  std::weak_ptr<TensorImpl> leaf_;
+  int64_t id_ = -1;
+};
+
+// Throws sc::Error unless `leaf` is a leaf tensor that requires grad (only those accumulate).
+[[nodiscard]] GradReadyHandle on_grad_ready(const Tensor& leaf, GradReadyHook hook);
 
 // ---- what an op calls ------------------------------------------------------
 // True when grad mode is on and any defined input requires grad.

@@ -22,6 +22,7 @@ using Shape = std::vector<int64_t>;
 
 class Node;
 class Generator;
+struct GradReadyHooks;  // core/autograd.h
 
 struct TensorImpl {
   std::shared_ptr<Storage> storage;
@@ -37,6 +38,7 @@ struct TensorImpl {
   std::shared_ptr<TensorImpl> grad;
   std::shared_ptr<Node> grad_fn;
   std::weak_ptr<Node> grad_accumulator;  // shared by every use of this leaf in a graph
+  std::shared_ptr<GradReadyHooks> grad_ready_hooks;  // on_grad_ready (core/autograd.h); null: none
 };
 
 std::string shape_str(const Shape& s);

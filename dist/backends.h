@@ -18,6 +18,7 @@ class DeviceCollectives {
  public:
   virtual ~DeviceCollectives() = default;
   virtual void all_reduce_sum(void* data, int64_t count, DType dtype) = 0;
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(void* data, int64_t count, DType dtype) = 0;
   virtual void all_gather(const void* send, void* recv, int64_t count, DType dtype) = 0;
   virtual void broadcast(void* data, int64_t count, DType dtype, int root) = 0;
 };

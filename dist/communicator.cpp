@@ -61,6 +61,21 @@ std::atomic<double>& timeout_seconds() {
 
 }  // namespace
 
+namespace {
+// What start_all_reduce_sum returns when the collective already ran to the end.
+class FinishedCollective final : public PendingCollective {
+ public:
+  bool test() override { return true; }
+  void wait() override {}
+};
+}  // namespace
+
+std::unique_ptr<PendingCollective> Communicator::start_all_reduce_sum(void* data, int64_t count, DType dtype,
+                                                                      Device device) {
+  all_reduce_sum(data, count, dtype, device);
+  return std::make_unique<FinishedCollective>();
+}
+
 CommunicatorPtr local_communicator() { return std::make_shared<LocalCommunicator>(); }
 
 bool launched_by_mpi() {

@@ -10,6 +10,9 @@
 //   all_gather      recv = [rank 0's send, rank 1's send, ...], `count` elements each
 //   broadcast       data = root's data, in place
 //   barrier         returns once every rank has called it
+//   start_all_reduce_sum   all_reduce_sum that returns at once: the sum is there after the
+//                   returned PendingCollective's wait(), and the work between (the rest of
+//                   backward, for the gradient reducer in ssl/distributed.h) overlaps it
 //
 // Every rank must call the same collectives in the same order with the same counts, dtypes
 // and devices (as in MPI). A buffer is `count` contiguous elements of `dtype` on `device`.
@@ -23,7 +26,9 @@
 //
 // A rank that dies or hangs must not leave the others waiting forever: each MPI collective
 // is watched (dist/watchdog.h), and a rank that waits longer than the timeout prints which
-// collective it was in and exits with status 1, which makes mpirun end the whole job.
+// collective it was in and exits with status 1, which makes mpirun end the whole job. For a
+// non-blocking collective the watched part is its start and its wait(): the only places a
+// rank can block.
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -32,6 +37,19 @@
 #include "base/dtype.h"
 
 namespace sc::dist {
+
+// A collective that has been started and may still be running (start_all_reduce_sum). Its
+// buffer belongs to the collective until wait() returns: do not read, write or free it before.
+class PendingCollective {
+ public:
+  virtual ~PendingCollective() = default;  // an unfinished one is waited for (MPI needs the buffer)
+  // True once the collective has finished. Never blocks; with MPI it also lets the collective
+  // make progress (OpenMPI moves a non-blocking collective's data only inside MPI calls).
+  virtual bool test() = 0;
+  // Returns once the collective has finished. Watched like a blocking collective: a rank
+  // that waits here longer than collective_timeout() ends the job (dist/watchdog.h).
+  virtual void wait() = 0;
+};
 
 class Communicator {
  public:
@@ -46,6 +64,13 @@ class Communicator {
   virtual void all_gather(const void* send, void* recv, int64_t count, DType dtype, Device device) = 0;
   virtual void broadcast(void* data, int64_t count, DType dtype, Device device, int root) = 0;
   virtual void barrier() = 0;
+
+  // all_reduce_sum without waiting for it (MPI_Iallreduce; with NCCL, enqueued on a stream of
+  // its own). The same rule as for every collective: every rank starts the same ones in the
+  // same order, blocking and non-blocking alike. This default runs the blocking all_reduce_sum
+  // and returns a finished collective, for backends with nothing better (the local one, tests).
+  virtual std::unique_ptr<PendingCollective> start_all_reduce_sum(void* data, int64_t count, DType dtype,
+                                                                  Device device);
 
   // Ends every rank of the job now (MPI_Abort) with `exit_code`, after this rank printed why.
   // For a failure on one rank while the others may be waiting in a collective. The local

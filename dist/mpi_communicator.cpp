@@ -12,6 +12,7 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
 
 #include "base/error.h"
 #include "dist/backends.h"
@@ -51,6 +52,37 @@ void finalize_at_exit() {
   if (!finalized) MPI_Finalize();
 }
 
+// An MPI_Iallreduce in flight. test() is MPI_Test (which also drives OpenMPI's progress);
+// wait() is MPI_Wait under the watchdog, numbered as the start was.
+class MpiPendingCollective final : public PendingCollective {
+ public:
+  MpiPendingCollective(MPI_Request request, std::string what, int64_t number, int rank, int world_size)
+      : request_(request), what_(std::move(what)), number_(number), rank_(rank), size_(world_size) {}
+  ~MpiPendingCollective() override { wait(); }
+
+  bool test() override {
+    if (!done_) {
+      int flag = 0;
+      MPI_Test(&request_, &flag, MPI_STATUS_IGNORE);
+      done_ = flag != 0;
+    }
+    return done_;
+  }
+  void wait() override {
+    if (done_) return;
+    const CollectiveWatch watch("waiting for the " + what_, rank_, size_, number_);
+    MPI_Wait(&request_, MPI_STATUS_IGNORE);
+    done_ = true;
+  }
+
+ private:
+  MPI_Request request_;
+  std::string what_;
+  int64_t number_;
+  int rank_, size_;
+  bool done_ = false;
+};
+
 class MpiCommunicator final : public Communicator {
  public:
   MpiCommunicator() {
@@ -73,6 +105,17 @@ class MpiCommunicator final : public Communicator {
     if (device == Device::CUDA) return gpu().all_reduce_sum(data, count, dtype);
     const CollectiveWatch watch(describe("all_reduce_sum", count, dtype, device), rank_, size_);
     MPI_Allreduce(MPI_IN_PLACE, data, mpi_count(count, "all_reduce_sum"), mpi_type(dtype), MPI_SUM, MPI_COMM_WORLD);
+  }
+
+  std::unique_ptr<PendingCollective> start_all_reduce_sum(void* data, int64_t count, DType dtype,
+                                                          Device device) override {
+    if (device == Device::CUDA) return gpu().start_all_reduce_sum(data, count, dtype);
+    const std::string what = describe("non-blocking all_reduce_sum", count, dtype, device);
+    const CollectiveWatch watch(what, rank_, size_);
+    MPI_Request request = MPI_REQUEST_NULL;
+    MPI_Iallreduce(MPI_IN_PLACE, data, mpi_count(count, "all_reduce_sum"), mpi_type(dtype), MPI_SUM, MPI_COMM_WORLD,
+                   &request);
+    return std::make_unique<MpiPendingCollective>(request, what, watch.number(), rank_, size_);
   }
 
   void all_gather(const void* send, void* recv, int64_t count, DType dtype, Device device) override {

@@ -67,7 +67,11 @@ std::atomic<int64_t> g_started{0};
 
 }  // namespace
 
-CollectiveWatch::CollectiveWatch(const std::string& what, int rank, int world_size) {
+CollectiveWatch::CollectiveWatch(const std::string& what, int rank, int world_size)
+    : CollectiveWatch(what, rank, world_size, ++g_started) {}
+
+CollectiveWatch::CollectiveWatch(const std::string& what, int rank, int world_size, int64_t number)
+    : number_(number) {
   WatchState& s = state();
   std::lock_guard lock(s.mu);
   if (!s.thread_started) {
@@ -79,7 +83,7 @@ CollectiveWatch::CollectiveWatch(const std::string& what, int rank, int world_si
   s.what = what;
   s.rank = rank;
   s.world_size = world_size;
-  s.number = ++g_started;
+  s.number = number;
 }
 
 CollectiveWatch::~CollectiveWatch() {

@@ -9,6 +9,11 @@
 //   error: rank 0 of 2 waited 300 s in collective #1234 (all_reduce_sum of 1000 float32):
 //   another rank has died or hangs
 // and ends the process with status 1, which makes mpirun end the other ranks.
+//
+// A non-blocking collective (Communicator::start_all_reduce_sum) is watched twice: its start,
+// which gets the next number, and later its wait, which keeps that number. In between the
+// rank is not blocked, so nothing needs watching; the time in collectives counts only the two
+// watched parts, the time this rank could not compute.
 #include <cstdint>
 #include <string>
 
@@ -19,9 +24,16 @@ class CollectiveWatch {
   // `what` names the collective ("all_reduce_sum of 1000 float32"); rank and world size
   // go into the message.
   CollectiveWatch(const std::string& what, int rank, int world_size);
+  // The wait for collective #`number`, started earlier by a watch of its own.
+  CollectiveWatch(const std::string& what, int rank, int world_size, int64_t number);
   ~CollectiveWatch();
+  // This collective's number (the #k of the message).
+  int64_t number() const { return number_; }
   CollectiveWatch(const CollectiveWatch&) = delete;
   CollectiveWatch& operator=(const CollectiveWatch&) = delete;
+
+ private:
+  int64_t number_ = 0;
 };
 
 // How many collectives this process has started (the #k in the message), and the seconds it

@@ -8,6 +8,7 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -38,6 +39,13 @@ constexpr const char* kDataLayouts =
     "give 1 channel and colour images 3 unless --channels says otherwise; a folder mixing both needs\n"
     "--channels. Images of different sizes need --image-size N: each image's shorter side is scaled to N\n"
     "(bilinear, antialiased) and the middle N x N kept; the views and the evaluation are then N x N.\n";
+
+// Data-parallel runs (ssl/distributed.h): what only the environment sets.
+constexpr const char* kDataParallel =
+    "Data-parallel runs (mpirun -np N simclr train ...): --batch-size is the global batch, split over the\n"
+    "ranks. Gradients are averaged over the ranks in buckets all-reduced while backward runs; the environment\n"
+    "sets SC_DIST_BUCKET_MB (the bucket size in MiB, default 0.25, the same on every rank) and SC_DIST_TIMEOUT\n"
+    "(seconds a rank waits in a collective before it ends the job, default 300).\n";
 
 int main(int argc, char** argv) {
   CLI::App app{"simclr: self-supervised pre-training (SimCLR and other methods) and evaluation (Fashion-MNIST by default)"};
@@ -118,7 +126,7 @@ int main(int argc, char** argv) {
     hyper_options.emplace_back(
         name, train_cmd->add_option("--" + name, hyper_values[name], "Method hyper-parameter:" + hyper_help[name]));
   }
-  train_cmd->footer(kDataLayouts);
+  train_cmd->footer(std::string(kDataLayouts) + kDataParallel);
   std::string resume_dir;
   bool force = false, train_quiet = false;
   train_cmd->add_flag("--quiet", train_quiet, "No progress lines (errors and warnings still go to stderr)");

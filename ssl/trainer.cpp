@@ -66,7 +66,7 @@ std::string first_non_finite_gradient(const Method& method) {
 // One step. Everything a training step does is here, in order.
 // ---------------------------------------------------------------------------------------
 StepResult train_step(Method& method, nn::Optimizer& optimizer, const nn::WarmupCosineSchedule& schedule,
-                      const Tensor& views, int64_t step, const TrainHooks& hooks) {
+                      const Tensor& views, int64_t step, const TrainHooks& hooks, GradientReducer* reducer) {
   // 1. This step's learning rate: warmup, then cosine.
   schedule.apply(optimizer, step);
   // 2. Gradients start from zero: backward adds into them.
@@ -77,10 +77,14 @@ StepResult train_step(Method& method, nn::Optimizer& optimizer, const nn::Warmup
   // (The mean over the ranks of a data-parallel run, so every rank stops together on a NaN.)
   const double loss = mean_over_ranks(out.loss.item(), method.communicator());
   SC_CHECK(std::isfinite(loss), "step ", step, ": the loss is ", loss);
-  // 4. Backward: autograd fills every parameter's .grad(); with several ranks, each gradient
-  // is then averaged over them (ssl/distributed.h), so every rank takes the same step.
+  // 4. Backward: autograd fills every parameter's .grad(). With several ranks each gradient is
+  // averaged over them (ssl/distributed.h), so every rank takes the same step: the reducer's
+  // buckets are all-reduced while backward runs, and finish() waits for them.
   out.loss.backward();
-  average_gradients(method.trainable_parameters(), method.communicator());
+  if (reducer)
+    reducer->finish();
+  else
+    average_gradients(method.trainable_parameters(), method.communicator());
   if (hooks.after_backward) hooks.after_backward(step, method);
   // 5. One bad gradient would poison the weights and the optimizer state: stop before the update.
   const std::string bad = first_non_finite_gradient(method);
@@ -195,6 +199,7 @@ TrainResult train(const TrainConfig& config, StartMode mode, const TrainHooks& h
   validate_config(config);
   // What can be refused without the data is refused before it loads.
   setup_data_parallel(config, dist::world());  // a batch that does not divide, --sync-bn alone, differing configs
+  gradient_bucket_bytes();                     // a bad SC_DIST_BUCKET_MB
   const RunDir run(config.out_dir);
   if (mode == StartMode::Resume) {
     std::ostringstream quiet;  // the real load below says it, if it falls back
@@ -291,6 +296,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   method->set_communicator(dp.comm, config.sync_bn);
   broadcast_from_root(*method, *dp.comm);  // every rank starts from rank 0's weights
   std::unique_ptr<nn::Optimizer> optimizer = make_optimizer(config, *method);
+  GradientReducer reducer(method->trainable_parameters(), dp.comm, gradient_bucket_bytes());
   int64_t step = 0;
   if (resumed) {
     optimizer->load_state_dict(std::map<std::string, Tensor>(resumed->optimizer.begin(), resumed->optimizer.end()));
@@ -374,7 +380,7 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       if (hooks.on_batch) hooks.on_batch(step, batch->images);
       if (hooks.on_step_start) hooks.on_step_start(step);
       try {
-        r = train_step(*method, *optimizer, schedule, batch->images.to(device), step, hooks);
+        r = train_step(*method, *optimizer, schedule, batch->images.to(device), step, hooks, &reducer);
       } catch (const Error& e) {
         throw stopped(e, epoch);
       }

@@ -7,7 +7,9 @@
 //   zero the gradients
 //   loss, metrics = method.forward_views(views)    two-view batch [2B, C, H, W] (ssl/method.h)
 //   stop if the loss is NaN or Inf
-//   loss.backward()                                autograd (core/autograd.cpp)
+//   loss.backward()                                autograd (core/autograd.cpp); with several
+//                                                  ranks, gradient buckets are averaged while
+//                                                  it runs (GradientReducer, ssl/distributed.h)
 //   stop if any gradient is NaN or Inf, naming the first parameter
 //   optimizer.step()                               fused Adam/SGD/LARS (nn/optimizer.h)
 //   method.after_step(step)                        EMA of a target network, if the method has one
@@ -44,6 +46,8 @@
 
 namespace sc::ssl {
 
+class GradientReducer;  // ssl/distributed.h
+
 // For tests and tools: ways to interrupt a run or poke at it.
 struct TrainHooks {
   bool quiet = false;                     // no progress output (tests)
@@ -71,9 +75,12 @@ struct StepResult {
 
 // One optimizer step of `method` on the two-view batch `views` (already on the method's
 // device). `step` is 0-based; the schedule gives its lr. Throws sc::Error naming the step
-// when the loss or a gradient is not finite (nothing is updated then).
+// when the loss or a gradient is not finite (nothing is updated then). With several ranks the
+// gradients are averaged by `reducer` (made on method.trainable_parameters()) during backward,
+// or, without one, by average_gradients after it (ssl/distributed.h).
 StepResult train_step(Method& method, nn::Optimizer& optimizer, const nn::WarmupCosineSchedule& schedule,
-                      const Tensor& views, int64_t step, const TrainHooks& hooks = {});
+                      const Tensor& views, int64_t step, const TrainHooks& hooks = {},
+                      GradientReducer* reducer = nullptr);
 
 // ---- the run ------------------------------------------------------------------------------
 

@@ -3,9 +3,12 @@
 #   dist_cli_test.sh <simclr> <mpiexec>
 # 1. 2 ranks x 8 images with --sync-bn: the first step's loss equals one process's with 16;
 #    the run folder holds exactly one checkpoint and one metrics record per step.
+#    The same run with 1 KiB gradient buckets (SC_DIST_BUCKET_MB, many buckets all-reduced
+#    during backward) gives the same losses, to the last digit, as the default buckets.
 # 2. Resume on one rank (--sync-bn=false), then on two again: the steps continue.
 # 3. Refused on every rank: configs that differ between ranks, a global batch that does not
-#    divide by the rank count; --sync-bn without mpiexec.
+#    divide by the rank count, bucket sizes that differ between ranks; --sync-bn without
+#    mpiexec; a bad SC_DIST_BUCKET_MB.
 # 4. A rank killed mid-run (SIGKILL): the job ends non-zero, naming the rank, and any
 #    checkpoint on disk is whole.
 # 5. A rank that hangs (SIGSTOP): the other gives up after SC_DIST_TIMEOUT and the job ends.
@@ -22,6 +25,7 @@ fail() {
 common=(--train-subset 64 --test-subset 32 --width 4 --projection-dim 16 --workers 0 --knn-k 0 --threads 1 --quiet
         --seed 5 --lr 0.01 --optimizer sgd)
 first_loss() { grep -m1 '"type":"step"' "$1/metrics.jsonl" | sed 's/.*"loss":\([^,]*\),.*/\1/'; }
+all_losses() { grep '"type":"step"' "$1/metrics.jsonl" | sed 's/.*"loss":\([^,]*\),.*/\1/' | tr '\n' ' '; }
 step_records() { grep -c '"type":"step"' "$1/metrics.jsonl"; }
 
 # ---- 1. two ranks equal one process
@@ -37,6 +41,11 @@ awk -v a="$one" -v b="$two" 'BEGIN { d = a - b; if (d < 0) d = -d; exit !(d <= 1
 [ "$(ls "$work/two"/*.ckpt | wc -l)" -eq 1 ] || fail "expected exactly one checkpoint: $(ls "$work/two")"
 [ "$(step_records "$work/two")" -eq 2 ] || fail "expected 2 step records in metrics.jsonl"
 grep -q "2 ranks x 8" "$work/two.log" && fail "a --quiet run printed its header"
+SC_DIST_BUCKET_MB=0.001 "$mpiexec" -n 2 "$simclr" train "${common[@]}" --batch-size 16 --steps 2 --sync-bn \
+  --out "$work/small-buckets" > "$work/small-buckets.log" 2>&1 || fail "1 KiB buckets: $(cat "$work/small-buckets.log")"
+echo "losses: default buckets $(all_losses "$work/two"), 1 KiB buckets $(all_losses "$work/small-buckets")"
+[ "$(all_losses "$work/two")" = "$(all_losses "$work/small-buckets")" ] ||
+  fail "1 KiB buckets changed the losses: $(all_losses "$work/small-buckets") vs $(all_losses "$work/two")"
 
 # ---- 2. resume on one rank, then on two
 "$simclr" train --resume "$work/two" --steps 3 --quiet > "$work/resume1.log" 2>&1 &&
@@ -61,6 +70,15 @@ grep -q "batch-size 15 is the global batch and must divide by the number of rank
 "$simclr" train "${common[@]}" --batch-size 16 --steps 1 --sync-bn --out "$work/alone" > "$work/alone.log" 2>&1 &&
   fail "--sync-bn without mpiexec was not refused"
 grep -q -- "--sync-bn needs more than one rank" "$work/alone.log" || fail "unclear --sync-bn error: $(cat "$work/alone.log")"
+"$mpiexec" -n 2 bash -c 'SC_DIST_BUCKET_MB=0.00$((1 + ${OMPI_COMM_WORLD_RANK:-${PMI_RANK:-0}})) exec "$0" train "${@}"' \
+  "$simclr" "${common[@]}" --batch-size 16 --steps 1 --out "$work/buckets" > "$work/buckets.log" 2>&1 &&
+  fail "bucket sizes that differ between ranks were not refused"
+grep -q "the ranks cut the gradients into different buckets: rank(s) 1 differ from rank 0" "$work/buckets.log" ||
+  fail "unclear bucket error: $(cat "$work/buckets.log")"
+SC_DIST_BUCKET_MB=lots "$simclr" train "${common[@]}" --batch-size 16 --steps 1 --out "$work/lots" > "$work/lots.log" 2>&1 &&
+  fail "SC_DIST_BUCKET_MB=lots was not refused"
+grep -q "SC_DIST_BUCKET_MB must be a number of MiB in (0, 4096]" "$work/lots.log" ||
+  fail "unclear SC_DIST_BUCKET_MB error: $(cat "$work/lots.log")"
 
 # ---- 4. a rank killed mid-run: rank 1 kills itself (the exec'd simclr) after 3 s
 start=$SECONDS

@@ -10,6 +10,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -72,14 +73,51 @@ class PretendWorld final : public dist::Communicator {
   int rank_, size_, odd_;
 };
 
-// A small SimCLR (ConvNet w=4, 16-d embedding) drawn from `seed`.
-std::unique_ptr<ssl::Method> small_simclr(uint64_t seed) {
+// PretendWorld's sums, logged: "reduce <count>" for each all-reduce (the reducer's buckets
+// start through the default start_all_reduce_sum, which runs all_reduce_sum at once).
+class LoggingWorld final : public dist::Communicator {
+ public:
+  explicit LoggingWorld(std::vector<std::string>& log) : log_(log) {}
+  int rank() const override { return 0; }
+  int world_size() const override { return 2; }
+  std::string backend() const override { return "logging"; }
+  void all_reduce_sum(void* data, int64_t count, DType dtype, Device device) override {
+    log_.push_back("reduce " + std::to_string(count));
+    pretend_.all_reduce_sum(data, count, dtype, device);
+  }
+  void all_gather(const void* send, void* recv, int64_t count, DType dtype, Device device) override {
+    pretend_.all_gather(send, recv, count, dtype, device);
+  }
+  void broadcast(void*, int64_t, DType, Device, int) override {}
+  void barrier() override {}
+  [[noreturn]] void abort_job(int) override { throw Error("pretend abort"); }
+
+ private:
+  std::vector<std::string>& log_;
+  PretendWorld pretend_{0, 2};
+};
+
+// A small method (ConvNet w=4, 16-d embedding, 16-d predictor for BYOL) drawn from `seed`.
+std::unique_ptr<ssl::Method> small_method(const std::string& name, uint64_t seed) {
   ssl::MethodOptions options;
   options.encoder = {"convnet", 4, 1};
   options.projection_dim = 16;
-  options.hyper = ssl::resolve_hyper_parameters(ssl::find_method("simclr"), {{"temperature", 0.5}});
+  ssl::HyperParameters given;
+  if (name == "simclr") given = {{"temperature", 0.5}};
+  if (name == "byol") given = {{"proj-hidden-dim", 16}, {"pred-hidden-dim", 16}};
+  options.hyper = ssl::resolve_hyper_parameters(ssl::find_method(name), given);
   Generator gen(seed);
-  return ssl::make_method("simclr", options, gen);
+  return ssl::make_method(name, options, gen);
+}
+
+std::unique_ptr<ssl::Method> small_simclr(uint64_t seed) { return small_method("simclr", seed); }
+
+// True when a and b hold the same bits (same shape and dtype).
+bool same_bits(const Tensor& a, const Tensor& b) {
+  if (!a.defined() || !b.defined()) return a.defined() == b.defined();
+  const Tensor x = a.contiguous().to(Device::CPU), y = b.contiguous().to(Device::CPU);
+  return x.shape() == y.shape() && x.dtype() == y.dtype() &&
+         std::memcmp(x.raw_data(), y.raw_data(), static_cast<size_t>(x.numel()) * dtype_size(x.dtype())) == 0;
 }
 
 nn::SGD sgd_for(const ssl::Method& method) {
@@ -208,6 +246,108 @@ TEST_CASE("dist: average_gradients divides the sum over the ranks by their numbe
   CHECK(worst(unused.grad(), zeros({2}), 0, 0) == 0.0);
 }
 
+// Four parameters of 6, 2, 1 and 3 floats; with 16-byte buckets the reducer makes, in
+// reverse order, {d, c} (4 floats), {b} (2) and {a} (6: larger than a bucket, alone).
+struct FourParameters {
+  Tensor a = from_vector(std::vector<float>{1, 2, 3, 4, 5, 6}, {6}).requires_grad_();
+  Tensor b = from_vector(std::vector<float>{0.5f, -1}, {2}).requires_grad_();
+  Tensor c = from_vector(std::vector<float>{2}, {1}).requires_grad_();
+  Tensor d = from_vector(std::vector<float>{1, -1, 0.25f}, {3}).requires_grad_();
+  std::vector<std::pair<std::string, Tensor>> named() const { return {{"a", a}, {"b", b}, {"c", c}, {"d", d}}; }
+  // A chain, as layers are: a first, d last (nearest the loss).
+  Tensor loss(bool use_d) const {
+    Tensor t = mul(sum(mul(a, 0.1)), sum(b));
+    t = mul(t, sum(c));
+    return use_d ? mul(t, sum(d)) : t;
+  }
+};
+
+TEST_CASE("dist: GradientReducer buckets in reverse order and starts each bucket during backward") {
+  std::vector<std::string> log;
+  auto world = std::make_shared<LoggingWorld>(log);
+  FourParameters p;
+  ssl::GradientReducer reducer(p.named(), world, 16);
+  CHECK(reducer.bucket_names() == std::vector<std::vector<std::string>>{{"d", "c"}, {"b"}, {"a"}});
+  // The test's own hooks, registered after the reducer's, log when each gradient is final.
+  std::vector<GradReadyHandle> logged;
+  for (const auto& [name, t] : p.named()) logged.push_back(on_grad_ready(t, [&log, n = name](const Tensor&) {
+    log.push_back("ready " + n);
+  }));
+  FourParameters reference;
+  reference.loss(true).backward();
+  p.loss(true).backward();
+  // Bucket {d, c} is all-reduced as soon as c is final, before b's and a's gradients exist.
+  // (The reducer's hook on c runs before the test's: it was registered first.)
+  CHECK(log == std::vector<std::string>{"ready d", "reduce 4", "ready c", "reduce 2", "ready b", "reduce 6", "ready a"});
+  log.clear();
+  reducer.finish();
+  CHECK(log.empty());  // nothing was left for finish() but the waiting
+  CHECK(reducer.started_during_backward() == 3);
+  // The pretend world's sum is 2 x this rank's gradient; the mean is the gradient itself.
+  CHECK(same_bits(p.a.grad(), reference.a.grad()));
+  CHECK(same_bits(p.d.grad(), reference.d.grad()));
+  // A second step works the same way (the reducer resets after finish()).
+  for (auto& [name, t] : p.named()) t.zero_grad();
+  p.loss(true).backward();
+  reducer.finish();
+  CHECK(reducer.started_during_backward() == 3);
+  CHECK(same_bits(p.b.grad(), reference.b.grad()));
+}
+
+TEST_CASE("dist: GradientReducer keeps the bucket order when a parameter gets no gradient") {
+  std::vector<std::string> log;
+  auto world = std::make_shared<LoggingWorld>(log);
+  FourParameters p;
+  ssl::GradientReducer reducer(p.named(), world, 16);
+  p.loss(/*use_d=*/false).backward();
+  // Buckets {b} and {a} are complete, but {d, c} waits for d, which never comes: starting them
+  // first would put this rank's collectives out of order with a rank where d has a gradient.
+  CHECK(log.empty());
+  reducer.finish();
+  CHECK(log == std::vector<std::string>{"reduce 4", "reduce 2", "reduce 6"});
+  CHECK(reducer.started_during_backward() == 0);
+  REQUIRE(p.d.grad().defined());  // zeros, the share of a rank that did not use it
+  CHECK(same_bits(p.d.grad(), zeros({3})));
+}
+
+TEST_CASE("dist: GradientReducer refuses ranks with other buckets, and a second backward without finish()") {
+  FourParameters p;
+  // Rank 1's layout hash differs (PretendWorld flips a bit of its all_gather word).
+  CHECK_THROWS_WITH_AS(ssl::GradientReducer(p.named(), std::make_shared<PretendWorld>(0, 2, 1), 16),
+                       doctest::Contains("the ranks cut the gradients into different buckets: rank(s) 1 differ"), Error);
+  CHECK_THROWS_WITH_AS(ssl::GradientReducer(p.named(), std::make_shared<PretendWorld>(0, 2), 0),
+                       doctest::Contains("bucket size must be > 0"), Error);
+  const Tensor not_a_leaf = mul(p.a, 2.0);
+  CHECK_THROWS_WITH_AS(ssl::GradientReducer({{"twice_a", not_a_leaf}}, std::make_shared<PretendWorld>(0, 2), 16),
+                       doctest::Contains("parameter 'twice_a'"), Error);
+  CHECK_THROWS_WITH_AS(ssl::GradientReducer({{"a", p.a}, {"also_a", p.a}}, std::make_shared<PretendWorld>(0, 2), 16),
+                       doctest::Contains("parameter 'also_a' is the same tensor as 'a'"), Error);
+  ssl::GradientReducer reducer(p.named(), std::make_shared<PretendWorld>(0, 2), 16);
+  p.loss(true).backward();
+  CHECK_THROWS_WITH_AS(p.loss(true).backward(), doctest::Contains("was finished twice without finish() between"), Error);
+  // With one rank there is nothing to do: no buckets, no hooks.
+  ssl::GradientReducer alone(p.named(), dist::local_communicator(), 16);
+  CHECK(alone.bucket_count() == 0);
+}
+
+TEST_CASE("dist: SC_DIST_BUCKET_MB sets the bucket size; anything but a size is refused, naming it") {
+  const char* before = std::getenv("SC_DIST_BUCKET_MB");
+  const std::string saved = before ? before : "";
+  ::unsetenv("SC_DIST_BUCKET_MB");
+  CHECK(ssl::gradient_bucket_bytes() == static_cast<int64_t>(ssl::kDefaultBucketMiB * 1024 * 1024));
+  ::setenv("SC_DIST_BUCKET_MB", "2.5", 1);
+  CHECK(ssl::gradient_bucket_bytes() == 2621440);
+  for (const char* bad : {"abc", "0", "-1", "1e9", "4 MB", "nan"}) {
+    ::setenv("SC_DIST_BUCKET_MB", bad, 1);
+    CHECK_THROWS_WITH_AS(ssl::gradient_bucket_bytes(), doctest::Contains("SC_DIST_BUCKET_MB must be a number of MiB"),
+                         Error);
+  }
+  if (before)
+    ::setenv("SC_DIST_BUCKET_MB", saved.c_str(), 1);
+  else
+    ::unsetenv("SC_DIST_BUCKET_MB");
+}
+
 // ---- two ranks (mpiexec -n 2 sc_tests -ts=distributed) --------------------------------------
 
 TEST_SUITE("distributed") {
@@ -294,6 +434,9 @@ TEST_CASE("distributed: 2 ranks x B give the loss, gradients and weights of 1 ra
   std::unique_ptr<ssl::Method> reference = small_simclr(21), parallel = small_simclr(21);
   parallel->set_communicator(world, /*sync_batch_norm=*/true);
   nn::SGD reference_sgd = sgd_for(*reference), parallel_sgd = sgd_for(*parallel);
+  // Gradients averaged during backward, as train() does, in 2 KiB buckets (several).
+  ssl::GradientReducer reducer(parallel->trainable_parameters(), world, 2048);
+  CHECK(reducer.bucket_count() >= 3);
   const nn::WarmupCosineSchedule schedule(0, 3);
   reference->train();
   parallel->train();
@@ -317,7 +460,7 @@ TEST_CASE("distributed: 2 ranks x B give the loss, gradients and weights of 1 ra
     const Tensor views = randn({4 * B, 1, 16, 16}, gen);  // 2B images: first views, then second views
     const Tensor mine = concat({narrow(views, 0, r * B, B), narrow(views, 0, 2 * B + r * B, B)});
     const ssl::StepResult one = ssl::train_step(*reference, reference_sgd, schedule, views, step);
-    const ssl::StepResult two = ssl::train_step(*parallel, parallel_sgd, schedule, mine, step);
+    const ssl::StepResult two = ssl::train_step(*parallel, parallel_sgd, schedule, mine, step, {}, &reducer);
     INFO("step ", step, ": loss ", one.loss, " (one process) vs ", two.loss, " (two ranks)");
     CHECK(std::abs(two.loss - one.loss) <= atol + rtol * std::abs(one.loss));
   }
@@ -349,6 +492,66 @@ TEST_CASE("distributed: 2 ranks x B give the loss, gradients and weights of 1 ra
   const double whole_loss = whole->forward_views(views).loss.item();
   const double local_loss = alone->forward_views(mine).loss.item();
   CHECK(std::abs(local_loss - whole_loss) > 1e-3 * std::abs(whole_loss));
+}
+
+TEST_CASE("distributed: gradients averaged during backward in buckets are bit-identical to after it (SimCLR, BYOL)") {
+  dist::CommunicatorPtr world = two_ranks_or_skip();
+  if (!world) return;
+  const int r = world->rank();
+  for (const std::string method : {"simclr", "byol"}) {
+    INFO("method ", method);
+    // The same model twice on each rank: one averages after backward in one all-reduce
+    // (average_gradients), the other during backward in 2 KiB buckets.
+    std::unique_ptr<ssl::Method> after = small_method(method, 31), during = small_method(method, 31);
+    after->set_communicator(world, /*sync_batch_norm=*/true);
+    during->set_communicator(world, /*sync_batch_norm=*/true);
+    nn::SGD after_sgd = sgd_for(*after), during_sgd = sgd_for(*during);
+    ssl::GradientReducer reducer(during->trainable_parameters(), world, 2048);
+    CHECK(reducer.bucket_count() >= 3);
+    const nn::WarmupCosineSchedule schedule(0, 3);
+    after->train();
+    during->train();
+    Generator gen(32 + static_cast<uint64_t>(r));  // each rank its own images
+    for (int64_t step = 0; step < 3; ++step) {
+      const Tensor views = randn({8, 1, 16, 16}, gen);
+      const double after_loss = ssl::train_step(*after, after_sgd, schedule, views, step).loss;
+      const double during_loss = ssl::train_step(*during, during_sgd, schedule, views, step, {}, &reducer).loss;
+      CHECK(during_loss == after_loss);
+      // Some buckets were all-reduced while backward was still running.
+      CHECK(reducer.started_during_backward() >= 1);
+    }
+    const auto after_params = after->named_parameters(), during_params = during->named_parameters();
+    REQUIRE(after_params.size() == during_params.size());
+    int differing = 0;
+    for (size_t i = 0; i < after_params.size(); ++i) {
+      INFO("parameter ", after_params[i].first);
+      CHECK(same_bits(during_params[i].second.grad(), after_params[i].second.grad()));
+      CHECK(same_bits(during_params[i].second, after_params[i].second));
+      differing += !same_bits(during_params[i].second, after_params[i].second);
+    }
+    MESSAGE("rank ", r, ", ", method, ": ", reducer.bucket_count(), " buckets, ", reducer.started_during_backward(),
+            " started during the last backward; parameters not bit-identical after 3 steps: ", differing);
+    // BYOL's target network is outside the reducer (not trainable) and follows by EMA alike.
+    if (method == "byol") CHECK(after_params.size() > during->trainable_parameters().size());
+  }
+}
+
+TEST_CASE("distributed: a parameter only one rank uses still takes part in its bucket (no hang)") {
+  dist::CommunicatorPtr world = two_ranks_or_skip();
+  if (!world) return;
+  const int r = world->rank();
+  // `sometimes` is registered last, so it is in the first bucket; rank 1 never gives it a gradient.
+  Tensor always = from_vector(std::vector<float>{1, 2, 3, 4}, {4}).requires_grad_();
+  Tensor sometimes = from_vector(std::vector<float>{1, 1}, {2}).requires_grad_();
+  ssl::GradientReducer reducer({{"always", always}, {"sometimes", sometimes}}, world, 8);
+  REQUIRE(reducer.bucket_names() == std::vector<std::vector<std::string>>{{"sometimes"}, {"always"}});
+  Tensor loss = sum(mul(always, static_cast<double>(r + 1)));
+  if (r == 0) loss = add(loss, sum(mul(sometimes, 4.0)));
+  loss.backward();
+  reducer.finish();
+  CHECK(reducer.started_during_backward() == (r == 0 ? 2 : 0));
+  CHECK(same_bits(always.grad(), full({4}, 1.5)));     // (1 + 2) / 2
+  CHECK(same_bits(sometimes.grad(), full({2}, 2.0)));  // (4 + 0) / 2
 }
 
 TEST_CASE("distributed: a two-rank run writes one run folder: one checkpoint, one metrics record per step") {
