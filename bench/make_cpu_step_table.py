@@ -49,15 +49,16 @@ def verdict(ok):
 
 
 def cpu_description():
-    model, flags = "?", set()
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name") and model == "?":
-            model = line.split(":", 1)[1].strip()
-        if line.startswith("flags") and not flags:
-            flags = set(line.split(":", 1)[1].split())
+    model, flags, cores = "?", set(), 0
+    with open("/proc/cpuinfo") as cpuinfo:
+        for line in cpuinfo:
+            if line.startswith("model name") and model == "?":
+                model = line.split(":", 1)[1].strip()
+            if line.startswith("flags") and not flags:
+                flags = set(line.split(":", 1)[1].split())
+            cores += line.startswith("processor")
     vector = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
                           "amx_tile", "amx_bf16") if f in flags]
-    cores = sum(1 for line in open("/proc/cpuinfo") if line.startswith("processor"))
     return model, cores, vector
 
 
@@ -92,7 +93,8 @@ def print_header(folder, torch_python, knobs, runs):
     dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"]) not in ("", "?") else ""
     torch_runs = [r for (side, _, _), rs in runs.items() if side == "torch" for r in rs]
     peer = f"PyTorch {torch_runs[0]['torch']} ({torch_runs[0]['build']})" if torch_runs else "PyTorch (no run)"
-    load_lines = open(os.path.join(folder, "load.txt")).read().strip().splitlines()
+    with open(os.path.join(folder, "load.txt")) as f:
+        load_lines = f.read().strip().splitlines()
     print("# CPU SimCLR step: simclr.cpp vs PyTorch (issue 14)\n")
     quick = (knobs["reps"] < 3 or knobs["min_time"] < 5 or knobs["batch"] != 0 or knobs["models"] != list(SPEED_TARGET))
     if quick:
