@@ -37,6 +37,11 @@ std::vector<double> normalised_rows(const Tensor& z, const char* what, int64_t& 
 double contrastive_top1(const Tensor& z) {
   int64_t rows = 0, dim = 0;
   const std::vector<double> u = normalised_rows(z, "contrastive_top1", rows, dim);
+  // Every cosine similarity at once, as one float64 matrix product (the engine's GEMM; the
+  // loop of dot products it replaced took about 20 ms of every 512-view training step).
+  NoGradGuard no_grad;
+  const Tensor units = from_vector(u, {rows, dim});
+  const std::vector<double> similarity = matmul(units, transpose(units, 0, 1)).to_vector<double>();
   const int64_t half = rows / 2;
   int64_t hits = 0;
   for (int64_t i = 0; i < rows; ++i) {
@@ -44,8 +49,7 @@ double contrastive_top1(const Tensor& z) {
     double best_similarity = -INFINITY;
     for (int64_t j = 0; j < rows; ++j) {
       if (j == i) continue;
-      double s = 0.0;
-      for (int64_t c = 0; c < dim; ++c) s += u[i * dim + c] * u[j * dim + c];
+      const double s = similarity[i * rows + j];
       if (s > best_similarity) {  // strict: the lower index keeps a tie
         best_similarity = s;
         best = j;
