@@ -5,7 +5,8 @@
 //   y[n,o,oh,ow] = bias[o] + sum_{c,kh,kw} weight[o,c,kh,kw] * x[n, c, oh*sh - ph + kh*dh, ow*sw - pw + kw*dw]
 // (x read outside [0,H) x [0,W) is zero padding.)
 //
-// The CPU version is im2col + GEMM, per image. For one image, lay the input patches
+// The CPU version is im2col + GEMM, per image (or per group of images whose outputs are
+// small: their im2col matrices side by side, [K, G * P], one GEMM). For one image, lay the input patches
 // out as the columns of a matrix col [K, P], K = C*KH*KW rows (one per weight tap),
 // P = OH*OW columns (one per output pixel). Then the convolution is one matrix product
 // and the two input-side gradients are its transposes:

@@ -821,7 +821,8 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
     out << "# 20 SimCLR steps (tests/test_trainer.cpp, record_trace): losses as hex floats, checkpoint\n"
         << "# tensors as CRC-32 of their bytes, probe and kNN accuracy. Recorded before ssl/method.h;\n"
         << "# re-recorded when conv2d's weight gradient moved to thread-count-independent chunks, and\n"
-        << "# when the CPU batch norm moved to 16-lane sums in T and coefficients applied in T.\n";
+        << "# when the CPU batch norm moved to 16-lane sums in T and coefficients applied in T, and\n"
+        << "# when conv2d's weight gradient summed images with small outputs in groups (one GEMM).\n";
     for (const auto& line : trace.lines) out << line << "\n";
     MESSAGE("wrote ", golden.string());
     return;

@@ -1,4 +1,5 @@
-// conv2d on the CPU: im2col + GEMM per image (see kernels/conv2d.h for the algebra).
+// conv2d on the CPU: im2col + GEMM per image, or per group of images when an image's output is
+// small (images_per_gemm below), see kernels/conv2d.h for the algebra.
 //
 // Threads: with at least as many images as threads, the images are split among the
 // threads (OpenMP), each thread reuses one im2col buffer for all of its images, and the
@@ -53,9 +54,11 @@ int image_threads(int64_t n) {
 
 }  // namespace
 
+// im2col into a matrix whose rows are `ld` apart (ld >= P): several images' matrices can then
+// sit side by side in one [K, G * P] matrix (see images_per_gemm below).
 template <typename T>
-void im2col(const T* x_img, T* col, const Conv2dShape& s) {
-  const int64_t P = s.P();
+void im2col_rows(const T* x_img, T* col, int64_t ld, const Conv2dShape& s) {
+  const int64_t P = ld;
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.KH; ++kh) {
       for (int64_t kw = 0; kw < s.KW; ++kw) {
@@ -84,8 +87,8 @@ void im2col(const T* x_img, T* col, const Conv2dShape& s) {
 }
 
 template <typename T>
-void col2im(const T* col, T* x_img, const Conv2dShape& s) {
-  const int64_t P = s.P();
+void col2im_rows(const T* col, int64_t ld, T* x_img, const Conv2dShape& s) {
+  const int64_t P = ld;
   std::fill(x_img, x_img + s.C * s.H * s.W, T(0));
   for (int64_t c = 0; c < s.C; ++c) {
     for (int64_t kh = 0; kh < s.KH; ++kh) {
@@ -106,23 +109,70 @@ void col2im(const T* col, T* x_img, const Conv2dShape& s) {
 }
 
 template <typename T>
+void im2col(const T* x_img, T* col, const Conv2dShape& s) {
+  im2col_rows(x_img, col, s.P(), s);
+}
+
+template <typename T>
+void col2im(const T* col, T* x_img, const Conv2dShape& s) {
+  col2im_rows(col, s.P(), x_img, s);
+}
+
+namespace {
+
+// Images per GEMM. An image with few output pixels (P = 49 at 7 x 7, 16 at 4 x 4) gives a GEMM
+// too narrow for the micro-kernel's 16- or 32-column tiles and too small to pay for packing;
+// so G images' im2col matrices sit side by side, col [K, G * P], and one GEMM covers them
+// (the outputs and gradients go through a [O, G * P] buffer). G depends on the shape alone,
+// never on the thread count. A 1x1 convolution reads its images in place, one at a time.
+constexpr int64_t kMinGemmColumns = 256;
+int64_t images_per_gemm(const Conv2dShape& s) {
+  if (is_pointwise(s) || s.P() == 0 || s.P() >= kMinGemmColumns) return 1;
+  return std::max<int64_t>(1, std::min<int64_t>(s.N, (kMinGemmColumns + s.P() - 1) / s.P()));
+}
+
+// Between a group's [O, G * P] matrix (image i's block at columns i * P) and the images'
+// own [O, P] blocks of an NCHW tensor.
+template <typename T>
+void gather_group(const T* images, int64_t count, int64_t O, int64_t P, T* group) {
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t o = 0; o < O; ++o)
+      std::copy(images + (i * O + o) * P, images + (i * O + o + 1) * P, group + o * count * P + i * P);
+}
+template <typename T>
+void scatter_group(const T* group, int64_t count, int64_t O, int64_t P, T* images) {
+  for (int64_t i = 0; i < count; ++i)
+    for (int64_t o = 0; o < O; ++o)
+      std::copy(group + o * count * P + i * P, group + o * count * P + (i + 1) * P, images + (i * O + o) * P);
+}
+
+}  // namespace
+
+template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dShape& s) {
   const int64_t K = s.K(), P = s.P();
   const bool pointwise = is_pointwise(s);
-  const int threads = image_threads(s.N);
+  const int64_t G = images_per_gemm(s), groups = (s.N + G - 1) / G;
+  const int threads = image_threads(groups);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    Buffer<T> col(pointwise ? 0 : K * P);  // one per thread, reused for each of its images
+    Buffer<T> col(pointwise ? 0 : K * G * P);  // one per thread, reused for each of its groups
+    Buffer<T> y_group(G > 1 ? s.O * G * P : 0);
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      const T* x_img = x + n * s.C * s.H * s.W;
-      T* y_img = y + n * s.O * P;
-      if (!pointwise) im2col(x_img, col.data(), s);
-      // y_n = W col
-      gemm<T>(false, false, s.O, P, K, T(1), weight, K, pointwise ? x_img : col.data(), P, T(0), y_img, P);
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t first = group * G, count = std::min(G, s.N - first), ld = count * P;
+      const T* x_first = x + first * s.C * s.H * s.W;
+      T* y_first = y + first * s.O * P;
+      if (!pointwise)
+        for (int64_t i = 0; i < count; ++i) im2col_rows(x_first + i * s.C * s.H * s.W, col.data() + i * P, ld, s);
+      // y = W col, for `count` images at once
+      T* out = G > 1 ? y_group.data() : y_first;
+      gemm<T>(false, false, s.O, ld, K, T(1), weight, K, pointwise ? x_first : col.data(), ld, T(0), out, ld);
+      if (G > 1) scatter_group(y_group.data(), count, s.O, P, y_first);
       if (bias != nullptr)
-        for (int64_t o = 0; o < s.O; ++o)
-          for (int64_t p = 0; p < P; ++p) y_img[o * P + p] += bias[o];
+        for (int64_t i = 0; i < count; ++i)
+          for (int64_t o = 0; o < s.O; ++o)
+            for (int64_t p = 0; p < P; ++p) y_first[(i * s.O + o) * P + p] += bias[o];
     }
   }
 }
@@ -131,18 +181,24 @@ template <typename T>
 void conv2d_backward_input(const T* grad_y, const T* weight, T* grad_x, const Conv2dShape& s) {
   const int64_t K = s.K(), P = s.P();
   const bool pointwise = is_pointwise(s);
-  const int threads = image_threads(s.N);
+  const int64_t G = images_per_gemm(s), groups = (s.N + G - 1) / G;
+  const int threads = image_threads(groups);
 #pragma omp parallel num_threads(threads) if (threads > 1)
   {
-    Buffer<T> dcol(pointwise ? 0 : K * P);
+    Buffer<T> dcol(pointwise ? 0 : K * G * P);
+    Buffer<T> dy_group(G > 1 ? s.O * G * P : 0);
 #pragma omp for schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      T* dx_img = grad_x + n * s.C * s.H * s.W;
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t first = group * G, count = std::min(G, s.N - first), ld = count * P;
+      T* dx_first = grad_x + first * s.C * s.H * s.W;
+      const T* dy_first = grad_y + first * s.O * P;
+      if (G > 1) gather_group(dy_first, count, s.O, P, dy_group.data());
       // dcol = W^T dy: the gradient of every patch entry; col2im adds the entries
       // that came from the same input pixel.
-      gemm<T>(true, false, K, P, s.O, T(1), weight, K, grad_y + n * s.O * P, P, T(0), pointwise ? dx_img : dcol.data(),
-              P);
-      if (!pointwise) col2im(dcol.data(), dx_img, s);
+      gemm<T>(true, false, K, ld, s.O, T(1), weight, K, G > 1 ? dy_group.data() : dy_first, ld, T(0),
+              pointwise ? dx_first : dcol.data(), ld);
+      if (!pointwise)
+        for (int64_t i = 0; i < count; ++i) col2im_rows(dcol.data() + i * P, ld, dx_first + i * s.C * s.H * s.W, s);
     }
   }
 }
@@ -166,20 +222,27 @@ void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const C
   // work give the same result.
   const int threads = omp_get_max_threads();
   const bool split_chunks = chunks >= threads;
+  const int64_t G = images_per_gemm(s);
 #pragma omp parallel num_threads(threads) if (split_chunks && threads > 1)
   {
-    Buffer<T> col(pointwise ? 0 : K * P);
+    Buffer<T> col(pointwise ? 0 : K * G * P);
+    Buffer<T> dy_group(G > 1 ? s.O * G * P : 0);
 #pragma omp for schedule(static)
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       T* dw = chunk == 0 ? grad_weight : partial.data() + (chunk - 1) * OK;
       const int64_t first = s.N * chunk / chunks, last = s.N * (chunk + 1) / chunks;
       if (first == last) std::fill(dw, dw + OK, T(0));
-      for (int64_t n = first; n < last; ++n) {
-        const T* x_img = x + n * s.C * s.H * s.W;
-        if (!pointwise) im2col(x_img, col.data(), s);
-        // dW += dy_n col^T (the chunk's first image writes dW: beta = 0)
+      // Groups of G images from the chunk's start (the last one may be shorter).
+      for (int64_t n = first; n < last; n += G) {
+        const int64_t count = std::min(G, last - n), ld = count * P;
+        const T* x_first = x + n * s.C * s.H * s.W;
+        if (!pointwise)
+          for (int64_t i = 0; i < count; ++i) im2col_rows(x_first + i * s.C * s.H * s.W, col.data() + i * P, ld, s);
+        if (G > 1) gather_group(grad_y + n * s.O * P, count, s.O, P, dy_group.data());
+        // dW += dy col^T over the group's images (the chunk's first group writes dW: beta = 0)
         const T beta = n == first ? T(0) : T(1);
-        gemm<T>(false, true, s.O, K, P, T(1), grad_y + n * s.O * P, P, pointwise ? x_img : col.data(), P, beta, dw, K);
+        gemm<T>(false, true, s.O, K, ld, T(1), G > 1 ? dy_group.data() : grad_y + n * s.O * P, ld,
+                pointwise ? x_first : col.data(), ld, beta, dw, K);
       }
     }
   }
