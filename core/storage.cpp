@@ -49,6 +49,20 @@ size_t padded_size(size_t nbytes) {
 // sizes its gradients need. The cache holds at most kCacheLimit bytes (beyond that a freed
 // block is unmapped) and release_cached_cpu_memory() empties it. Page-aligned memory
 // satisfies kCpuAlignment.
+// Under AddressSanitizer every block comes from malloc instead: ASan then sees each free and
+// can report a use after it, which a block waiting in the cache would hide.
+#if defined(__SANITIZE_ADDRESS__)
+#define SC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SC_ASAN 1
+#endif
+#endif
+#ifdef SC_ASAN
+constexpr bool kMapLargeBlocks = false;
+#else
+constexpr bool kMapLargeBlocks = true;
+#endif
 constexpr size_t kMapThreshold = size_t(1) << 20;
 constexpr size_t kPage = 4096;
 constexpr size_t kCacheLimit = size_t(1) << 30;
@@ -113,7 +127,7 @@ Storage::Storage(size_t nbytes, Device device, bool pinned)
         data_ = cuda_allocate_pinned(padded);  // page-aligned, so the 64-byte alignment holds too
         break;
       }
-      if (padded >= kMapThreshold) {
+      if (kMapLargeBlocks && padded >= kMapThreshold) {
         data_ = map_block(mapped_size(nbytes));
         mapped_ = data_ != nullptr;
       } else {

@@ -538,8 +538,8 @@ TEST_CASE("nn: Sequential runs BatchNorm + ReLU as the fused op, with the pair's
   }
   // The running statistics moved the same way.
   const auto fused_state = fused.state_dict(), unfused_state = unfused.state_dict();
-  for (const auto& [name, t] : fused_state) {
-    CAPTURE(name);
-    CHECK(max_abs_diff(t, unfused_state.at(name)) == 0.0);
+  for (const auto& entry : fused_state) {  // no structured binding: clang 14 cannot CAPTURE one
+    CAPTURE(entry.first);
+    CHECK(max_abs_diff(entry.second, unfused_state.at(entry.first)) == 0.0);
   }
 }
