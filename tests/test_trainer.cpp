@@ -822,7 +822,8 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
         << "# tensors as CRC-32 of their bytes, probe and kNN accuracy. Recorded before ssl/method.h;\n"
         << "# re-recorded when conv2d's weight gradient moved to thread-count-independent chunks, and\n"
         << "# when the CPU batch norm moved to 16-lane sums in T and coefficients applied in T, and\n"
-        << "# when conv2d's weight gradient summed images with small outputs in groups (one GEMM).\n";
+        << "# when conv2d's weight gradient summed images with small outputs in groups (one GEMM),\n"
+        << "# and when the CPU batch norm was built without FMA contraction (g++ and clang agree).\n";
     for (const auto& line : trace.lines) out << line << "\n";
     MESSAGE("wrote ", golden.string());
     return;
