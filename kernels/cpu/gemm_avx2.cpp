@@ -105,6 +105,19 @@ void pack_b(Strided b, int64_t kc, int64_t nc, float* out) {
 // is NR floats per k, b_step floats apart: NR when packed, B's row stride when read in place.
 // Twelve named accumulators rather than an array: GCC keeps named __m256 values in
 // registers, but spills an array of them to the stack on every iteration.
+// The part of a finished tile (values, rows of `ld` floats) that lies inside C, written element
+// by element: the path for a ragged edge or a transposed C, shared by both micro-kernels.
+void store_tile_elementwise(const float* values, int64_t ld, float alpha, float* c, int64_t c_row_stride,
+                            int64_t c_col_stride, int64_t rows, int64_t cols, bool accumulate) {
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int64_t j = 0; j < cols; ++j) {
+      float& dst = c[r * c_row_stride + j * c_col_stride];
+      const float product = alpha * values[r * ld + j];  // rounded as in the full-tile path
+      dst = accumulate ? dst + product : product;
+    }
+  }
+}
+
 struct Avx2Kernel {
   static constexpr int64_t MR = 6, NR = 16;
   static constexpr int64_t MC = 72;  // an A block (MC x KC floats) stays in L2
@@ -150,13 +163,7 @@ __attribute__((target("avx2,fma"))) void Avx2Kernel::run(int64_t kc, const float
     _mm256_store_ps(values[r], tile[r][0]);
     _mm256_store_ps(values[r] + 8, tile[r][1]);
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < cols; ++j) {
-      float& dst = c[r * c_row_stride + j * c_col_stride];
-      const float product = alpha * values[r][j];  // rounded as in the full-tile path
-      dst = accumulate ? dst + product : product;
-    }
-  }
+  store_tile_elementwise(&values[0][0], NR, alpha, c, c_row_stride, c_col_stride, rows, cols, accumulate);
 }
 
 // The AVX-512 tile: 8 rows x 32 columns, 16 zmm accumulators (8 rows x 2 halves of 16),
@@ -211,13 +218,7 @@ __attribute__((target("avx512f"))) void Avx512Kernel::run(int64_t kc, const floa
     _mm512_store_ps(values[r], tile[r][0]);
     _mm512_store_ps(values[r] + 16, tile[r][1]);
   }
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t j = 0; j < cols; ++j) {
-      float& dst = c[r * c_row_stride + j * c_col_stride];
-      const float product = alpha * values[r][j];  // rounded as in the full-tile path
-      dst = accumulate ? dst + product : product;
-    }
-  }
+  store_tile_elementwise(&values[0][0], NR, alpha, c, c_row_stride, c_col_stride, rows, cols, accumulate);
 }
 
 // C *= beta, with beta == 0 writing zeros without reading C (it may hold NaN).
