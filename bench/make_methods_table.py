@@ -15,7 +15,9 @@ def pct(v):
     return "-" if v is None or v < 0 else f"{100 * v:.2f}%"
 
 
-commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+commit_file = os.path.join(work, "commit.txt")
+commit = (open(commit_file).read().strip() if os.path.exists(commit_file) else
+          subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip())
 cpu = next((l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")), "?")
 torch_version, torch_build = "?", "?"
 rows, baselines = [], []
@@ -43,8 +45,8 @@ print(f"- budget: {epochs} epoch(s) on {'all 60,000' if subset == '0' else subse
       f"each method's default hyper-parameters")
 print(f"- evaluation: probe and kNN (k = 200) fitted on {'all 60,000 (the full protocol)' if eval_subset == '0' else 'the first ' + eval_subset} "
       "training images, scored on the 10,000 test images")
-print(f"- load: {open(os.path.join(work, 'load.txt')).read().strip()}")
-print(f"- command: `EPOCHS={epochs} TRAIN_SUBSET={subset} THREADS={threads} bash bench/ssl_methods.sh`\n")
+print(f"- load average (1, 5, 15 min): {'; '.join(open(os.path.join(work, 'load.txt')).read().split(chr(10))).strip('; ')}")
+print(f"- command: `EPOCHS={epochs} TRAIN_SUBSET={subset} EVAL_TRAIN_SUBSET={eval_subset} THREADS={threads} bash bench/ssl_methods.sh`\n")
 print("| method | seed | probe (ours) | probe (PyTorch) | diff | kNN (ours) | kNN (PyTorch) | train s (ours) | train s (PyTorch) |")
 print("|---|---|---|---|---|---|---|---|---|")
 for method, seed, ours, seconds, twin in sorted(rows, key=lambda r: (r[0], r[1])):

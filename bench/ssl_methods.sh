@@ -24,6 +24,7 @@ WORK=${WORK:-/tmp/ssl-methods}
 TORCH_PYTHON=$(bash bench/torch_peer.sh)
 BUILD_DIR=$BUILD_DIR BUILD_TARGETS=simclr CMAKE_ARGS="-DSC_BUILD_TESTS=OFF -DSC_BUILD_BENCH=OFF" bash scripts/setup.sh
 mkdir -p "$WORK"
+git rev-parse --short HEAD > "$WORK/commit.txt"  # the commit the binary was built from, read by the table
 echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$WORK/load.txt"
 first=1
 for seed in $SEEDS; do
