@@ -8,22 +8,15 @@ batch beside the training step's.
 Usage: make_augment_table.py OURS_JSON TORCH_JSON [TRAIN_STEP_MD]"""
 import json
 import os
-import platform
 import re
-import subprocess
 import sys
-from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_header import commit_text, date_text, machine_text  # noqa: E402
 
 TARGET = 3.0  # ours / torchvision views/s, at least (issue 4)
 PIPELINES = [("simclr_gray", "simclr-gray", "Fashion-MNIST train, 1x28x28"),
              ("simclr_rgb", "simclr-rgb", "synthetic random uint8, 3x32x32")]
-
-
-def cmd(args):
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception:
-        return "?"
 
 
 def ours(path):
@@ -55,16 +48,12 @@ def main():
     mine, context = ours(sys.argv[1])
     torch = json.load(open(sys.argv[2]))
     train_step = sys.argv[3] if len(sys.argv) > 3 and sys.argv[3] else None
-    cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
-    commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"]) not in ("", "?") else ""
     batch = int(context.get("batch_images", torch["batch_images"]))
 
     print("# CPU augmentation throughput: simclr.cpp loader vs torchvision\n")
-    print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {commit}{dirty}")
-    print(f"- machine: {cpu[0] if cpu else platform.processor()}, {len(cpu)} logical cores, "
-          f"{platform.system()} {platform.release()}")
+    print(f"- date: {date_text()}")
+    print(f"- commit: {commit_text()}")
+    print(f"- machine: {machine_text()}")
     print(f"- workers: simclr.cpp {context.get('sc_workers', '?')} loader threads, torchvision {torch['threads']} "
           "DataLoader worker processes (one compute thread each on both sides)")
     print(f"- peer: torch {torch['torch']}, torchvision {torch['torchvision']} ({torch['python']}, "

@@ -13,15 +13,13 @@ Usage: make_cpu_step_table.py FOLDER TORCH_PYTHON"""
 import glob
 import json
 import os
-import platform
 import re
 import statistics
-import subprocess
 import sys
-from datetime import datetime, timezone
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from step_cost_model import row_cost  # noqa: E402
+from bench_header import commit_text, date_text, machine_text  # noqa: E402
 
 # Issue 14's targets.
 SPEED_TARGET = {"convnet-w16": 1.5, "convnet-w32": 1.5, "resnet18-w16": 1.2}  # ours / PyTorch images/s, at least
@@ -32,13 +30,6 @@ SMALL_ROW = 0.001    # profile rows under this share of the step are summed into
 MIB = 1024.0 * 1024.0
 
 
-def cmd(args):
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception:
-        return "?"
-
-
 def load(path):
     with open(path) as f:
         return json.load(f)
@@ -46,20 +37,6 @@ def load(path):
 
 def verdict(ok):
     return "met" if ok else "**missed**"
-
-
-def cpu_description():
-    model, flags, cores = "?", set(), 0
-    with open("/proc/cpuinfo") as cpuinfo:
-        for line in cpuinfo:
-            if line.startswith("model name") and model == "?":
-                model = line.split(":", 1)[1].strip()
-            if line.startswith("flags") and not flags:
-                flags = set(line.split(":", 1)[1].split())
-            cores += line.startswith("processor")
-    vector = [f for f in ("avx2", "fma", "avx512f", "avx512bw", "avx512vl", "avx512_vnni", "avx512_bf16", "avx512_fp16",
-                          "amx_tile", "amx_bf16") if f in flags]
-    return model, cores, vector
 
 
 def speed_runs(folder):
@@ -88,9 +65,6 @@ def fma_peak(peak, threads):
 
 
 def print_header(folder, torch_python, knobs, runs):
-    model, cores, vector = cpu_description()
-    commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"]) not in ("", "?") else ""
     torch_runs = [r for (side, _, _), rs in runs.items() if side == "torch" for r in rs]
     peer = f"PyTorch {torch_runs[0]['torch']} ({torch_runs[0]['build']})" if torch_runs else "PyTorch (no run)"
     with open(os.path.join(folder, "load.txt")) as f:
@@ -100,10 +74,9 @@ def print_header(folder, torch_python, knobs, runs):
     if quick:
         print("> **Quick run** (fewer repetitions, a shorter minimum time, another batch or fewer models than "
               "the issue's measurement): a test of the pipeline, not a result to cite.\n")
-    print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {commit}{dirty}")
-    print(f"- machine: {model}, {cores} logical cores, {platform.system()} {platform.release()}; "
-          f"vector flags: {', '.join(vector) or 'none of avx2/avx512'}")
+    print(f"- date: {date_text()}")
+    print(f"- commit: {commit_text()}")
+    print(f"- machine: {machine_text(with_vector_flags=True)}")
     for line in load_lines:
         print(f"- {line}")
     print(f"- peer: {peer}, {torch_python} (bench/torch_peer.sh), bench/torch_simclr_step.py")

@@ -2,10 +2,11 @@
 """Turns the Google Benchmark JSON of bench_ops and the JSON of torch_ops.py into the
 markdown table of bench/results/: ours / PyTorch per shape, with the floor of each op."""
 import json
-import platform
-import subprocess
+import os
 import sys
-from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_header import commit_text, date_text, machine_text  # noqa: E402
 
 # Floors of the first version (issue: core engine). The project's goal is to beat PyTorch.
 FLOORS = {"matmul": 0.8, "conv2d_fwd_bwd": 0.5}
@@ -27,25 +28,13 @@ def ours(path):
     return out, data["context"]
 
 
-def cmd(args):
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception:
-        return "?"
-
-
 def main():
     mine, context = ours(sys.argv[1])
     torch = json.load(open(sys.argv[2]))
-    cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
-    commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    # The results folder itself is being written: it does not make the code dirty.
-    status = cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"])
-    dirty = " (with uncommitted changes)" if status not in ("", "?") else ""
     print("# CPU benchmark: simclr.cpp vs PyTorch\n")
-    print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {commit}{dirty}")
-    print(f"- machine: {cpu[0] if cpu else platform.processor()}, {len(cpu)} logical cores, {platform.system()} {platform.release()}")
+    print(f"- date: {date_text()}")
+    print(f"- commit: {commit_text()}")
+    print(f"- machine: {machine_text()}")
     print(f"- threads: simclr.cpp {context.get('sc_threads', '?')}, PyTorch {torch['threads']}")
     print(f"- peer: PyTorch {torch['torch']} ({torch.get('build', 'build not recorded')}; bench/torch_ops.py), same shapes, run right after ours by bench/cpu_bench.sh")
     print("- ours: bench/bench_ops (Google Benchmark, Release build; float32 GEMM: our AVX2 kernel, kernels/cpu/gemm_avx2.cpp; OpenMP)\n")

@@ -9,23 +9,16 @@ bench/train_step_bench.sh leaves in one folder:
 Usage: make_train_table.py FOLDER TORCH_PYTHON"""
 import json
 import os
-import platform
-import subprocess
 import sys
-from datetime import datetime, timezone
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from bench_header import commit_text, date_text, machine_text  # noqa: E402
 
 # Floors of this version (issue: nn). The project's goal is to beat PyTorch.
 SPEED_FLOOR = 0.7   # ours / PyTorch images/s, at least
 MEMORY_FLOOR = 1.5  # ours / PyTorch peak step memory, at most
 WIDTHS = [16, 32]
 MIB = 1024.0 * 1024.0
-
-
-def cmd(args):
-    try:
-        return subprocess.run(args, capture_output=True, text=True, check=True).stdout.strip()
-    except Exception:
-        return "?"
 
 
 def ours_speed(path):
@@ -46,15 +39,11 @@ def main():
     load = lambda name: json.load(open(os.path.join(folder, name)))
     mine, context = ours_speed(os.path.join(folder, "ours.json"))
     torch = load("torch.json")
-    cpu = [l.split(":", 1)[1].strip() for l in open("/proc/cpuinfo") if l.startswith("model name")]
-    commit = cmd(["git", "rev-parse", "--short", "HEAD"])
-    dirty = " (with uncommitted changes)" if cmd(["git", "status", "--porcelain", "--", ".", ":!bench/results"]) not in ("", "?") else ""
 
     print("# CPU training step: simclr.cpp vs PyTorch\n")
-    print(f"- date: {datetime.now(timezone.utc).strftime('%Y-%m-%d %H:%M UTC')}")
-    print(f"- commit: {commit}{dirty}")
-    print(f"- machine: {cpu[0] if cpu else platform.processor()}, {len(cpu)} logical cores, "
-          f"{platform.system()} {platform.release()}")
+    print(f"- date: {date_text()}")
+    print(f"- commit: {commit_text()}")
+    print(f"- machine: {machine_text()}")
     print(f"- threads: simclr.cpp {context.get('sc_threads', '?')}, PyTorch {torch['threads']}")
     print(f"- peer: PyTorch {torch['torch']} ({torch.get('build', 'build not recorded')}; {torch_python}, bench/torch_train_step.py), run right after ours "
           "by bench/train_step_bench.sh")

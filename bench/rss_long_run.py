@@ -15,7 +15,6 @@ checkpoint, loader restart).
 """
 import argparse
 import datetime
-import json
 import os
 import shutil
 import signal
