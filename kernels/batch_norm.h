@@ -43,21 +43,26 @@ template <typename T>
 void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
                          const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
 
-// Batch norm followed by a ReLU, fused (CPU only; the batch_norm_relu op): the forwards write
-// max(y, 0) in the normalising pass; the backward takes that output y and the gradient dy
-// with respect to it, masks dy where y <= 0 inside its own passes, and goes on as
-// batch_norm_backward. The batch norm output before the ReLU is never stored.
+// Batch norm followed by a ReLU, fused (CPU only; the batch_norm_relu op). The forwards write
+// y = max(x * scale_c + shift_c, 0) in the normalising pass, and the per-channel coefficients
+// they used into relu_scale[C] and relu_shift[C]. The backward takes x, those coefficients and
+// the gradient dy with respect to y: it recomputes the ReLU's mask (x * scale_c + shift_c > 0,
+// the same float operations as the forward, so the same bits) inside its own passes and goes
+// on as batch_norm_backward with dy masked. So neither the batch norm output before the ReLU
+// nor y itself is kept for the backward: when the next layer does not save y (a max-pool keeps
+// only its argmax), y is freed as soon as that layer has run.
 template <typename T>
 void batch_norm_relu_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
                                    double eps, double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean,
-                                   T* running_var);
+                                   T* running_var, T* relu_scale, T* relu_shift);
 template <typename T>
 void batch_norm_relu_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
                                   const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
-                                  T* save_invstd);
+                                  T* save_invstd, T* relu_scale, T* relu_shift);
 template <typename T>
-void batch_norm_relu_backward(const T* x, const T* y, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
-                              const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta);
+void batch_norm_relu_backward(const T* x, const T* relu_scale, const T* relu_shift, const T* dy, int64_t N, int64_t C,
+                              int64_t HW, const T* gamma, const T* save_mean, const T* save_invstd, bool training,
+                              T* dx, T* dgamma, T* dbeta);
 
 // The readable reference kernels: same contracts, one element at a time in double.
 namespace reference {

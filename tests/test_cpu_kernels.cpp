@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 #include <random>
 #include <vector>
@@ -108,7 +109,9 @@ void compare_batch_norm(const BnShape& s, bool affine, double rtol, double atol)
 }
 
 // The fused batch_norm_relu kernels against the reference batch norm followed by a ReLU
-// (forward) and by the ReLU's backward (dy masked where the output is not positive).
+// (forward) and by the ReLU's backward (dy masked where the output is not positive). The fused
+// backward is given x and the forward's per-channel coefficients, not y: the mask it recomputes
+// must be exactly the forward's.
 template <typename T>
 void compare_batch_norm_relu(const BnShape& s, bool training, double rtol, double atol) {
   CAPTURE(s.N);
@@ -125,15 +128,18 @@ void compare_batch_norm_relu(const BnShape& s, bool training, double rtol, doubl
 
   auto y = poisoned<T>(n), y_ref = poisoned<T>(n);
   auto mean = poisoned<T>(c), invstd = poisoned<T>(c), mean_ref = poisoned<T>(c), invstd_ref = poisoned<T>(c);
+  auto relu_scale = poisoned<T>(c), relu_shift = poisoned<T>(c);
   if (training) {
     cpu::batch_norm_relu_forward_train<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), 1e-5, 0.1, y.data(),
-                                          mean.data(), invstd.data(), rm.data(), rv.data());
+                                          mean.data(), invstd.data(), rm.data(), rv.data(), relu_scale.data(),
+                                          relu_shift.data());
     cpu::reference::batch_norm_forward_train<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), 1e-5, 0.1,
                                                 y_ref.data(), mean_ref.data(), invstd_ref.data(), rm_ref.data(),
                                                 rv_ref.data());
   } else {
     cpu::batch_norm_relu_forward_eval<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), rm.data(), rv.data(),
-                                         1e-5, y.data(), mean.data(), invstd.data());
+                                         1e-5, y.data(), mean.data(), invstd.data(), relu_scale.data(),
+                                         relu_shift.data());
     cpu::reference::batch_norm_forward_eval<T>(x.data(), s.N, s.C, s.HW, gamma.data(), beta.data(), rm.data(),
                                                rv.data(), 1e-5, y_ref.data(), mean_ref.data(), invstd_ref.data());
   }
@@ -145,13 +151,26 @@ void compare_batch_norm_relu(const BnShape& s, bool training, double rtol, doubl
   check_close(y, y_ref, rtol, atol, "relu(batch norm) forward");
   check_close(rm, rm_ref, rtol, atol, "running_mean");
 
-  // The reference backward gets dy already masked by the ReLU.
+  // The coefficients reproduce the forward's output bit for bit (the backward's mask).
+  size_t reproduced = 0;
+  for (size_t i = 0; i < n; ++i) {
+    const size_t channel = (i / static_cast<size_t>(s.HW)) % c;
+    // volatile: a separate multiply and add, as the kernel's file is built (no FMA contraction)
+    const volatile T product = x[i] * relu_scale[channel];
+    const T pre = product + relu_shift[channel];
+    const T relu = pre > T(0) ? pre : T(0);
+    reproduced += std::memcmp(&relu, &y[i], sizeof(T)) == 0;
+  }
+  CHECK(reproduced == n);
+
+  // The reference backward gets dy already masked by the fused forward's output.
   std::vector<T> dy_masked(n);
-  for (size_t i = 0; i < n; ++i) dy_masked[i] = y_ref[i] > T(0) ? dy[i] : T(0);
+  for (size_t i = 0; i < n; ++i) dy_masked[i] = y[i] > T(0) ? dy[i] : T(0);
   auto dx = poisoned<T>(n), dx_ref = poisoned<T>(n);
   auto dg = poisoned<T>(c), dg_ref = poisoned<T>(c), db = poisoned<T>(c), db_ref = poisoned<T>(c);
-  cpu::batch_norm_relu_backward<T>(x.data(), y.data(), dy.data(), s.N, s.C, s.HW, gamma.data(), mean_ref.data(),
-                                   invstd_ref.data(), training, dx.data(), dg.data(), db.data());
+  cpu::batch_norm_relu_backward<T>(x.data(), relu_scale.data(), relu_shift.data(), dy.data(), s.N, s.C, s.HW,
+                                   gamma.data(), mean_ref.data(), invstd_ref.data(), training, dx.data(), dg.data(),
+                                   db.data());
   cpu::reference::batch_norm_backward<T>(x.data(), dy_masked.data(), s.N, s.C, s.HW, gamma.data(), mean_ref.data(),
                                          invstd_ref.data(), training, dx_ref.data(), dg_ref.data(), db_ref.data());
   check_close(dx, dx_ref, rtol, atol, "dx");

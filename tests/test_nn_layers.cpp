@@ -543,3 +543,27 @@ TEST_CASE("nn: Sequential runs BatchNorm + ReLU as the fused op, with the pair's
     CHECK(max_abs_diff(entry.second, unfused_state.at(entry.first)) == 0.0);
   }
 }
+
+TEST_CASE("nn: on the CPU the fused BatchNorm + ReLU keeps no output: after a max-pool it is freed") {
+  // batch_norm_relu recomputes its ReLU's mask from x in the backward, and max_pool2d keeps
+  // only its argmax, so once the pool has run nothing holds the [N, C, H, W] output of the
+  // fused op. (The unfused pair kept the batch norm output and the ReLU's output.)
+  Generator g(43);
+  const Tensor x = randn({8, 4, 16, 16}, g).requires_grad_(true);
+  const Tensor weight = ones({4}).requires_grad_(true), bias = zeros({4}).requires_grad_(true);
+  const int64_t activation_bytes = x.numel() * static_cast<int64_t>(sizeof(float));
+  Tensor pooled;
+  int64_t with_output = 0;
+  {
+    const Tensor y = batch_norm_relu(x, weight, bias, Tensor(), Tensor(), /*training=*/true, 0.1, 1e-5);
+    pooled = max_pool2d(y, Pool2dOptions{});
+    with_output = memory_stats(Device::CPU).bytes_in_use;
+  }
+  const int64_t without_output = memory_stats(Device::CPU).bytes_in_use;
+  CHECK(with_output - without_output == activation_bytes);
+  // ... and the backward still has what it needs: the gradient of the fused op through the pool.
+  sum(pooled).backward();
+  REQUIRE(x.grad().defined());
+  CHECK(std::isfinite(sum(abs(x.grad())).item()));
+  CHECK(sum(abs(x.grad())).item() > 0.0);
+}

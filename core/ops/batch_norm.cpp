@@ -88,6 +88,11 @@ Tensor batch_norm_impl(const char* kOp, const Tensor& x, const Tensor& weight, c
   Tensor out = empty(x.shape(), x.dtype(), x.device());
   // The per-channel mean and 1/sqrt(var + eps) the forward used: what the backward needs.
   Tensor save_mean = empty({C}, x.dtype(), x.device()), save_invstd = empty({C}, x.dtype(), x.device());
+  // The fused op on the CPU: the coefficients of y = max(x * scale + shift, 0) per channel, from
+  // which the backward recomputes the ReLU's mask, so that y itself need not be kept.
+  const bool mask_from_x = fuse_relu && x.device() == Device::CPU;
+  Tensor relu_scale = mask_from_x ? empty({C}, x.dtype(), x.device()) : Tensor();
+  Tensor relu_shift = mask_from_x ? empty({C}, x.dtype(), x.device()) : Tensor();
 
   const Device device = x.device();
   dispatch_float(x.dtype(), kOp, [&]<typename T>() {
@@ -95,9 +100,15 @@ Tensor batch_norm_impl(const char* kOp, const Tensor& x, const Tensor& weight, c
       Tensor rm = contiguous(running_mean.detach()), rv = contiguous(running_var.detach());
       switch (device) {
         case Device::CPU:
-          (fuse_relu ? kernels::cpu::batch_norm_relu_forward_eval<T> : kernels::cpu::batch_norm_forward_eval<T>)(
-              xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), rm.data<T>(), rv.data<T>(), eps,
-              out.data<T>(), save_mean.data<T>(), save_invstd.data<T>());
+          if (fuse_relu)
+            kernels::cpu::batch_norm_relu_forward_eval<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma),
+                                                          data_or_null<T>(beta), rm.data<T>(), rv.data<T>(), eps,
+                                                          out.data<T>(), save_mean.data<T>(), save_invstd.data<T>(),
+                                                          relu_scale.data<T>(), relu_shift.data<T>());
+          else
+            kernels::cpu::batch_norm_forward_eval<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma),
+                                                     data_or_null<T>(beta), rm.data<T>(), rv.data<T>(), eps,
+                                                     out.data<T>(), save_mean.data<T>(), save_invstd.data<T>());
           break;
         case Device::CUDA:
           SC_CUDA_BRANCH(kOp, kernels::cuda::batch_norm_forward_eval<T>(
@@ -115,9 +126,14 @@ Tensor batch_norm_impl(const char* kOp, const Tensor& x, const Tensor& weight, c
     T* rv_ptr = rv.defined() ? rv.data<T>() : nullptr;
     switch (device) {
       case Device::CPU:
-        (fuse_relu ? kernels::cpu::batch_norm_relu_forward_train<T> : kernels::cpu::batch_norm_forward_train<T>)(
-            xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), eps, momentum, out.data<T>(),
-            save_mean.data<T>(), save_invstd.data<T>(), rm_ptr, rv_ptr);
+        if (fuse_relu)
+          kernels::cpu::batch_norm_relu_forward_train<T>(
+              xc.data<T>(), N, C, HW, data_or_null<T>(gamma), data_or_null<T>(beta), eps, momentum, out.data<T>(),
+              save_mean.data<T>(), save_invstd.data<T>(), rm_ptr, rv_ptr, relu_scale.data<T>(), relu_shift.data<T>());
+        else
+          kernels::cpu::batch_norm_forward_train<T>(xc.data<T>(), N, C, HW, data_or_null<T>(gamma),
+                                                    data_or_null<T>(beta), eps, momentum, out.data<T>(),
+                                                    save_mean.data<T>(), save_invstd.data<T>(), rm_ptr, rv_ptr);
         break;
       case Device::CUDA:
         SC_CUDA_BRANCH(kOp, kernels::cuda::batch_norm_forward_train<T>(
@@ -141,15 +157,18 @@ Tensor batch_norm_impl(const char* kOp, const Tensor& x, const Tensor& weight, c
     const bool need_x = x.requires_grad();
     const bool need_weight = weight.defined() && weight.requires_grad();
     const bool need_bias = bias.defined() && bias.requires_grad();
-    // The fused op also keeps its own output: the ReLU's mask (out > 0) in the backward. It is
-    // the tensor the next layer saves anyway; the unfused pair kept the batch norm output too.
+    // The fused op needs the ReLU's mask in the backward. On the CPU it is recomputed from x
+    // and two [C] coefficients, so the output is not kept: after a max-pool (which keeps only
+    // its argmax) nothing holds it once the pool has run. On CUDA the output is kept and the
+    // mask is out > 0.
     record(kOp, out, {x, weight, bias},
            [N, C, HW, training, need_x, need_weight, need_bias, fuse_relu, sx = SavedTensor(xc),
             sgamma = SavedTensor(gamma), smean = SavedTensor(save_mean), sinvstd = SavedTensor(save_invstd),
-            sout = fuse_relu ? SavedTensor(out) : SavedTensor()](const Tensor& g) {
+            sscale = SavedTensor(relu_scale), sshift = SavedTensor(relu_shift),
+            sout = fuse_relu && !mask_from_x ? SavedTensor(out) : SavedTensor()](const Tensor& g) {
              Tensor xs = sx.get(), mean = smean.get(), invstd = sinvstd.get();
              Tensor gam = sgamma.get();  // undefined without affine weight
-             Tensor relu_out = fuse_relu ? sout.get() : Tensor();
+             Tensor relu_out = sout.get();  // the fused op on CUDA only
              Tensor dy = contiguous(g);
              // On CUDA the ReLU's backward runs first, as its own kernel.
              if (fuse_relu && xs.device() == Device::CUDA) dy = relu_backward_cuda(dy, relu_out);
@@ -162,8 +181,9 @@ Tensor batch_norm_impl(const char* kOp, const Tensor& x, const Tensor& weight, c
                  case Device::CPU:
                    if (fuse_relu)
                      kernels::cpu::batch_norm_relu_backward<T>(
-                         xs.data<T>(), relu_out.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam),
-                         mean.data<T>(), invstd.data<T>(), training, out_ptr(dx), out_ptr(dgamma), out_ptr(dbeta));
+                         xs.data<T>(), sscale.get().data<T>(), sshift.get().data<T>(), dy.data<T>(), N, C, HW,
+                         data_or_null<T>(gam), mean.data<T>(), invstd.data<T>(), training, out_ptr(dx), out_ptr(dgamma),
+                         out_ptr(dbeta));
                    else
                      kernels::cpu::batch_norm_backward<T>(xs.data<T>(), dy.data<T>(), N, C, HW, data_or_null<T>(gam),
                                                           mean.data<T>(), invstd.data<T>(), training, out_ptr(dx),

@@ -164,9 +164,9 @@ inline void row_sums(const T* a, const T* b, const T* m, int64_t n, First first,
   total_second += t2;
 }
 
-// value where out > 0, else 0: the ReLU's backward given its output, on lanes or a scalar.
-// On lanes a bitwise and with the comparison's all-ones / all-zeros mask: a select, so a NaN
-// value where out <= 0 still gives 0.
+// value where out > 0, else 0: the ReLU's backward given its input (or output), on lanes or a
+// scalar. On lanes a bitwise and with the comparison's all-ones / all-zeros mask: a select, so a
+// NaN value where out <= 0 still gives 0.
 template <typename T>
 inline T keep_where_positive(T value, T out) {
   return out > T(0) ? value : T(0);
@@ -213,10 +213,12 @@ void normalize_channel_fast(const T* x, int64_t N, int64_t C, int64_t HW, int64_
 
 }  // namespace
 
+// relu_scale / relu_shift (the fused op; null otherwise) receive the coefficients in T that the
+// normalising pass used, from which the backward recomputes the ReLU's mask.
 template <typename T>
 void forward_train_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
                         double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var,
-                        bool relu) {
+                        bool relu, T* relu_scale, T* relu_shift) {
   const int64_t M = N * HW;
 #pragma omp parallel for schedule(static) if (N * C * HW >= kParallelGrain && C > 1)
   for (int64_t c = 0; c < C; ++c) {
@@ -234,6 +236,7 @@ void forward_train_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* g
     const double scale = (gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd;
     const double shift = (beta ? static_cast<double>(beta[c]) : 0.0) - mean * scale;
     normalize_channel_fast(x, N, C, HW, c, static_cast<T>(scale), static_cast<T>(shift), relu, y);
+    if (relu_scale) relu_scale[c] = static_cast<T>(scale), relu_shift[c] = static_cast<T>(shift);
     if (running_mean)
       running_mean[c] = static_cast<T>((1.0 - momentum) * static_cast<double>(running_mean[c]) + momentum * mean);
     if (running_var) {
@@ -246,7 +249,7 @@ void forward_train_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* g
 template <typename T>
 void forward_eval_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
                        const T* running_mean, const T* running_var, double eps, T* y, T* save_mean, T* save_invstd,
-                       bool relu) {
+                       bool relu, T* relu_scale, T* relu_shift) {
 #pragma omp parallel for schedule(static) if (N * C * HW >= kParallelGrain && C > 1)
   for (int64_t c = 0; c < C; ++c) {
     const double mean = running_mean[c];
@@ -256,30 +259,34 @@ void forward_eval_impl(const T* x, int64_t N, int64_t C, int64_t HW, const T* ga
     const double scale = (gamma ? static_cast<double>(gamma[c]) : 1.0) * invstd;
     const double shift = (beta ? static_cast<double>(beta[c]) : 0.0) - mean * scale;
     normalize_channel_fast(x, N, C, HW, c, static_cast<T>(scale), static_cast<T>(shift), relu, y);
+    if (relu_scale) relu_scale[c] = static_cast<T>(scale), relu_shift[c] = static_cast<T>(shift);
   }
 }
 
+// kMasked: the fused batch_norm_relu's backward. dy is then the gradient with respect to the
+// ReLU's output, and is zeroed where the ReLU's input x * relu_scale[c] + relu_shift[c] (computed
+// as in the forward, the same bits) was not positive.
 template <typename T, bool kMasked>
 void batch_norm_backward_impl(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
                               const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta,
-                              const T* relu_out) {
+                              const T* relu_scale, const T* relu_shift) {
   const double M = static_cast<double>(N * HW);
 #pragma omp parallel for schedule(static) if (N * C * HW >= kParallelGrain && C > 1)
   for (int64_t c = 0; c < C; ++c) {
     const T mean = save_mean[c];
     const double invstd = save_invstd[c];
     const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    const T scale = kMasked ? relu_scale[c] : T(0), shift = kMasked ? relu_shift[c] : T(0);
     // sum(dy * xhat) = invstd * sum(dy * (x - mean)): the lanes sum the centred product.
     double sum_dy = 0, sum_dy_centred = 0;  // one pass over x and dy for both sums
     for (int64_t n = 0; n < N; ++n) {
       const T* __restrict__ xr = x + (n * C + c) * HW;
       const T* __restrict__ dyr = dy + (n * C + c) * HW;
       if constexpr (kMasked) {
-        // The ReLU's gradient first: dy where the output was positive, else 0.
-        const T* __restrict__ outr = relu_out + (n * C + c) * HW;
+        // The ReLU's gradient first: dy where its input was positive, else 0.
         row_sums(
-            xr, dyr, outr, HW, [](auto, auto g, auto o) { return keep_where_positive<T>(g, o); },
-            [mean](auto v, auto g, auto o) { return keep_where_positive<T>(g, o) * (v - mean); }, sum_dy,
+            xr, dyr, dyr, HW, [=](auto v, auto g, auto) { return keep_where_positive<T>(g, v * scale + shift); },
+            [=](auto v, auto g, auto) { return keep_where_positive<T>(g, v * scale + shift) * (v - mean); }, sum_dy,
             sum_dy_centred);
       } else {
         row_sums(
@@ -303,8 +310,8 @@ void batch_norm_backward_impl(const T* x, const T* dy, int64_t N, int64_t C, int
       const T* __restrict__ dyr = dy + base;
       T* __restrict__ dxr = dx + base;
       if constexpr (kMasked) {
-        const T* __restrict__ outr = relu_out + base;
-        for (int64_t i = 0; i < HW; ++i) dxr[i] = a * (outr[i] > T(0) ? dyr[i] : T(0)) + b * (xr[i] - mean) + c0;
+        for (int64_t i = 0; i < HW; ++i)
+          dxr[i] = a * keep_where_positive<T>(dyr[i], xr[i] * scale + shift) + b * (xr[i] - mean) + c0;
       } else {
         for (int64_t i = 0; i < HW; ++i) dxr[i] = a * dyr[i] + b * (xr[i] - mean) + c0;
       }
@@ -315,43 +322,47 @@ void batch_norm_backward_impl(const T* x, const T* dy, int64_t N, int64_t C, int
 template <typename T>
 void batch_norm_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta, double eps,
                               double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean, T* running_var) {
-  forward_train_impl(x, N, C, HW, gamma, beta, eps, momentum, y, save_mean, save_invstd, running_mean, running_var,
-                     false);
+  forward_train_impl<T>(x, N, C, HW, gamma, beta, eps, momentum, y, save_mean, save_invstd, running_mean, running_var,
+                        false, nullptr, nullptr);
 }
 
 template <typename T>
 void batch_norm_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
                              const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
                              T* save_invstd) {
-  forward_eval_impl(x, N, C, HW, gamma, beta, running_mean, running_var, eps, y, save_mean, save_invstd, false);
+  forward_eval_impl<T>(x, N, C, HW, gamma, beta, running_mean, running_var, eps, y, save_mean, save_invstd, false,
+                       nullptr, nullptr);
 }
 
 template <typename T>
 void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
                          const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta) {
   batch_norm_backward_impl<T, false>(x, dy, N, C, HW, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta,
-                                     nullptr);
+                                     nullptr, nullptr);
 }
 
 template <typename T>
 void batch_norm_relu_forward_train(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
                                    double eps, double momentum, T* y, T* save_mean, T* save_invstd, T* running_mean,
-                                   T* running_var) {
-  forward_train_impl(x, N, C, HW, gamma, beta, eps, momentum, y, save_mean, save_invstd, running_mean, running_var,
-                     true);
+                                   T* running_var, T* relu_scale, T* relu_shift) {
+  forward_train_impl<T>(x, N, C, HW, gamma, beta, eps, momentum, y, save_mean, save_invstd, running_mean, running_var,
+                        true, relu_scale, relu_shift);
 }
 
 template <typename T>
 void batch_norm_relu_forward_eval(const T* x, int64_t N, int64_t C, int64_t HW, const T* gamma, const T* beta,
                                   const T* running_mean, const T* running_var, double eps, T* y, T* save_mean,
-                                  T* save_invstd) {
-  forward_eval_impl(x, N, C, HW, gamma, beta, running_mean, running_var, eps, y, save_mean, save_invstd, true);
+                                  T* save_invstd, T* relu_scale, T* relu_shift) {
+  forward_eval_impl<T>(x, N, C, HW, gamma, beta, running_mean, running_var, eps, y, save_mean, save_invstd, true,
+                       relu_scale, relu_shift);
 }
 
 template <typename T>
-void batch_norm_relu_backward(const T* x, const T* y, const T* dy, int64_t N, int64_t C, int64_t HW, const T* gamma,
-                              const T* save_mean, const T* save_invstd, bool training, T* dx, T* dgamma, T* dbeta) {
-  batch_norm_backward_impl<T, true>(x, dy, N, C, HW, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta, y);
+void batch_norm_relu_backward(const T* x, const T* relu_scale, const T* relu_shift, const T* dy, int64_t N, int64_t C,
+                              int64_t HW, const T* gamma, const T* save_mean, const T* save_invstd, bool training,
+                              T* dx, T* dgamma, T* dbeta) {
+  batch_norm_backward_impl<T, true>(x, dy, N, C, HW, gamma, save_mean, save_invstd, training, dx, dgamma, dbeta,
+                                    relu_scale, relu_shift);
 }
 
 #define SC_INSTANTIATE_BATCH_NORM(T)                                                                                  \
@@ -363,11 +374,11 @@ void batch_norm_relu_backward(const T* x, const T* y, const T* dy, int64_t N, in
                                        bool, T*, T*, T*);
 #define SC_INSTANTIATE_BATCH_NORM_RELU(T)                                                                            \
   template void batch_norm_relu_forward_train<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*, double,   \
-                                                 double, T*, T*, T*, T*, T*);                                        \
+                                                 double, T*, T*, T*, T*, T*, T*, T*);                                \
   template void batch_norm_relu_forward_eval<T>(const T*, int64_t, int64_t, int64_t, const T*, const T*, const T*,  \
-                                                const T*, double, T*, T*, T*);                                       \
-  template void batch_norm_relu_backward<T>(const T*, const T*, const T*, int64_t, int64_t, int64_t, const T*,      \
-                                            const T*, const T*, bool, T*, T*, T*);
+                                                const T*, double, T*, T*, T*, T*, T*);                               \
+  template void batch_norm_relu_backward<T>(const T*, const T*, const T*, const T*, int64_t, int64_t, int64_t,      \
+                                            const T*, const T*, const T*, bool, T*, T*, T*);
 SC_INSTANTIATE_BATCH_NORM(float)
 SC_INSTANTIATE_BATCH_NORM(double)
 SC_INSTANTIATE_BATCH_NORM_RELU(float)
