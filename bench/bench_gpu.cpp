@@ -385,15 +385,15 @@ void bench_max_pool(Bench& bench) {
   const Shape shape{512, 64, 28, 28};
   const double n = static_cast<double>(shape_numel(shape));
   Pool2dOptions options;  // 2x2, stride 2
-  // Forward: read x (4n bytes), write y and its int64 argmax (n/4 outputs: n + 2n bytes).
+  // Forward: read x (4n bytes), write y and its int32 argmax (n/4 outputs: n + n bytes).
   bench.row("max_pool", "forward 2x2 [512,64,28,28]", "handwritten", [&] {
     Tensor x = pattern_leaf(shape, 6);
     Measurement m;
     m.timing = bench.timer().time([&] { Tensor y = max_pool2d(x, options); });
-    m.bytes = 7.0 * n;
+    m.bytes = 6.0 * n;
     return m;
   });
-  // Backward: read dy and argmax (n + 2n bytes), write dx (4n bytes).
+  // Backward: read dy and argmax (n + n bytes), write dx (4n bytes).
   bench.row("max_pool", "backward 2x2 [512,64,28,28]", "handwritten", [&] {
     Tensor x = pattern_leaf(shape, 6);
     Tensor y = max_pool2d(x, options);
@@ -403,7 +403,7 @@ void bench_max_pool(Bench& bench) {
       NoGradGuard no_grad;
       std::vector<Tensor> grads = y.grad_fn()->apply(dy);
     });
-    m.bytes = 7.0 * n;
+    m.bytes = 6.0 * n;
     return m;
   });
 }

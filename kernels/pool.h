@@ -6,7 +6,9 @@
 //   window (oh, ow) covers rows oh*sh - ph .. + KH-1 and columns ow*sw - pw .. + KW-1
 //   max:  y = the largest element of the window inside the input (padding never wins);
 //         argmax = its index ih*W + iw in the plane, the first one on ties, so the
-//         backward sends the whole gradient to that one element.
+//         backward sends the whole gradient to that one element. The argmax is int32 (half
+//         the memory of int64 for what the backward keeps): a plane must have fewer than
+//         2^31 elements, which the op checks.
 //   avg:  y = sum of the window inside the input / (KH*KW); the backward gives every
 //         element of the window g / (KH*KW).
 //   global average: y[n,c] = mean of the plane; the backward spreads g / (H*W).
@@ -33,11 +35,11 @@ namespace sc::kernels::cpu {
 
 // y [N,C,OH,OW] and argmax [N,C,OH,OW] (an index into the H*W plane). NaN counts as the max.
 template <typename T>
-void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s);
+void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s);
 // grad_x [N,C,H,W]: each output's gradient added to its argmax element (windows overlap
 // when the stride is smaller than the kernel, so an element may collect several).
 template <typename T>
-void max_pool2d_backward(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s);
+void max_pool2d_backward(const T* grad_y, const int32_t* argmax, T* grad_x, const Pool2dShape& s);
 
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dShape& s);
@@ -59,9 +61,9 @@ void global_avg_pool2d_backward(const T* grad_y, T* grad_x, int64_t planes, int6
 namespace sc::kernels::cuda {
 
 template <typename T>
-void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s);
+void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s);
 template <typename T>
-void max_pool2d_backward(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s);
+void max_pool2d_backward(const T* grad_y, const int32_t* argmax, T* grad_x, const Pool2dShape& s);
 
 template <typename T>
 void avg_pool2d_forward(const T* x, T* y, const Pool2dShape& s);

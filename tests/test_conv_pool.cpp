@@ -268,6 +268,12 @@ TEST_CASE("pooling: bad inputs are rejected with the op and shapes in the messag
     CHECK(msg([&] { pool(x, window(INT64_MAX, 1, INT64_MAX / 2)); }).find(op + ": image sizes, kernel sizes") !=
           std::string::npos);
   }
+  // max_pool2d's argmax is int32: a plane of 2^32 values (an expanded view, so nothing is
+  // allocated) is refused before any memory is taken.
+  const Tensor huge_plane = expand(zeros({1, 1, 1, 1}), {1, 1, int64_t{1} << 16, int64_t{1} << 16});
+  CHECK(msg([&] { max_pool2d(huge_plane, window(2, 2)); }).find("max_pool2d: an input plane of 65536 x 65536") !=
+        std::string::npos);
+  CHECK(msg([&] { avg_pool2d(expand(zeros({1, 1, 1, 1}), {1, 1, 4, 4}), window(2, 2)); }) == "no error");
   CHECK(msg([&] { global_avg_pool2d(Tensor()); }).find("global_avg_pool2d: the input is an undefined tensor") !=
         std::string::npos);
   CHECK(msg([&] { global_avg_pool2d(zeros({2, 3})); }).find("global_avg_pool2d: the input must be [N, C, H, W]") !=

@@ -512,13 +512,13 @@ void check_pool_against_cpu(const PoolCase& c, Generator& gen) {
   const Tensor xd = x.to(Device::CUDA), gyd = gy.to(Device::CUDA);
 
   // max, kernels
-  Tensor y = empty(y_shape, dt), am = empty(y_shape, DType::Int64), gx = empty(c.x, dt);
-  Tensor yd = empty(y_shape, dt, Device::CUDA), amd = empty(y_shape, DType::Int64, Device::CUDA);
+  Tensor y = empty(y_shape, dt), am = empty(y_shape, DType::Int32), gx = empty(c.x, dt);
+  Tensor yd = empty(y_shape, dt, Device::CUDA), amd = empty(y_shape, DType::Int32, Device::CUDA);
   Tensor gxd = empty(c.x, dt, Device::CUDA);
-  kcpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), am.data<int64_t>(), s);
-  kcpu::max_pool2d_backward<T>(gy.data<T>(), am.data<int64_t>(), gx.data<T>(), s);
-  SC_CUDA_ONLY(kc::max_pool2d_forward<T>(xd.data<T>(), yd.data<T>(), amd.data<int64_t>(), s));
-  SC_CUDA_ONLY(kc::max_pool2d_backward<T>(gyd.data<T>(), amd.data<int64_t>(), gxd.data<T>(), s));
+  kcpu::max_pool2d_forward<T>(x.data<T>(), y.data<T>(), am.data<int32_t>(), s);
+  kcpu::max_pool2d_backward<T>(gy.data<T>(), am.data<int32_t>(), gx.data<T>(), s);
+  SC_CUDA_ONLY(kc::max_pool2d_forward<T>(xd.data<T>(), yd.data<T>(), amd.data<int32_t>(), s));
+  SC_CUDA_ONLY(kc::max_pool2d_backward<T>(gyd.data<T>(), amd.data<int32_t>(), gxd.data<T>(), s));
   check_bits("max y", yd, y);
   check_bits("max argmax", amd, am);
   check_bits("max grad", gxd, gx);
@@ -636,18 +636,18 @@ TEST_CASE("cuda: bn_pool: pooling max keeps the first of equal maxima and lets N
   kernels::Pool2dShape s;
   s.N = 1, s.C = 2, s.H = 2, s.W = 2, s.KH = 2, s.KW = 2, s.stride_h = 2, s.stride_w = 2, s.OH = 1, s.OW = 1;
   const Tensor xd = x.to(Device::CUDA);
-  Tensor y = empty({1, 2, 1, 1}, DType::Float32, Device::CUDA), am = empty({1, 2, 1, 1}, DType::Int64, Device::CUDA);
-  SC_CUDA_ONLY(kc::max_pool2d_forward<float>(xd.data<float>(), y.data<float>(), am.data<int64_t>(), s));
+  Tensor y = empty({1, 2, 1, 1}, DType::Float32, Device::CUDA), am = empty({1, 2, 1, 1}, DType::Int32, Device::CUDA);
+  SC_CUDA_ONLY(kc::max_pool2d_forward<float>(xd.data<float>(), y.data<float>(), am.data<int32_t>(), s));
   const std::vector<float> yv = y.to(Device::CPU).to_vector<float>();
-  const std::vector<int64_t> av = am.to(Device::CPU).to_vector<int64_t>();
+  const std::vector<int32_t> av = am.to(Device::CPU).to_vector<int32_t>();
   CHECK(yv[0] == -1.0f);
   CHECK(av[0] == 1);
   CHECK(std::isnan(yv[1]));
   CHECK(av[1] == 1);
   // With padding 1 and a 3x3 window, the corner window is mostly padding: the max is still an input value.
   s.KH = 3, s.KW = 3, s.stride_h = 1, s.stride_w = 1, s.pad_h = 1, s.pad_w = 1, s.OH = 2, s.OW = 2;
-  Tensor y2 = empty({1, 2, 2, 2}, DType::Float32, Device::CUDA), am2 = empty({1, 2, 2, 2}, DType::Int64, Device::CUDA);
-  SC_CUDA_ONLY(kc::max_pool2d_forward<float>(xd.data<float>(), y2.data<float>(), am2.data<int64_t>(), s));
+  Tensor y2 = empty({1, 2, 2, 2}, DType::Float32, Device::CUDA), am2 = empty({1, 2, 2, 2}, DType::Int32, Device::CUDA);
+  SC_CUDA_ONLY(kc::max_pool2d_forward<float>(xd.data<float>(), y2.data<float>(), am2.data<int32_t>(), s));
   const std::vector<float> y2v = y2.to(Device::CPU).to_vector<float>();
   for (int i = 0; i < 4; ++i) CHECK(y2v[i] == -1.0f);
 }

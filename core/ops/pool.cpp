@@ -1,5 +1,7 @@
 // Pooling: max_pool2d (saves the argmax of each window for its backward), avg_pool2d
 // and global_avg_pool2d, each with a dedicated backward kernel (kernels/pool.h).
+#include <limits>
+
 #include "core/ops.h"
 #include "core/ops/op_utils.h"
 #include "core/trace.h"
@@ -44,18 +46,22 @@ kernels::Pool2dShape pool_shape(const Tensor& x, const Pool2dOptions& o, const c
 Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
   trace::OpScope trace_scope("max_pool2d", x);
   const kernels::Pool2dShape s = pool_shape(x, options, "max_pool2d");
+  // The argmax is an index into one H x W plane, kept as int32: half the memory of int64 in
+  // every pooling layer's saved state.
+  SC_CHECK(s.H * s.W <= std::numeric_limits<int32_t>::max(), "max_pool2d: an input plane of ", s.H, " x ", s.W,
+           " = ", s.H * s.W, " values is too large: its argmax is int32, so a plane may hold at most 2^31 - 1");
   const Tensor xc = contiguous(x.detach());
   Tensor out = empty({s.N, s.C, s.OH, s.OW}, x.dtype(), x.device());
-  Tensor argmax = empty({s.N, s.C, s.OH, s.OW}, DType::Int64, x.device());
+  Tensor argmax = empty({s.N, s.C, s.OH, s.OW}, DType::Int32, x.device());
   switch (x.device()) {
     case Device::CPU:
       dispatch_float(x.dtype(), "max_pool2d", [&]<typename T>() {
-        kernels::cpu::max_pool2d_forward<T>(xc.data<T>(), out.data<T>(), argmax.data<int64_t>(), s);
+        kernels::cpu::max_pool2d_forward<T>(xc.data<T>(), out.data<T>(), argmax.data<int32_t>(), s);
       });
       break;
     case Device::CUDA:
       SC_CUDA_BRANCH("max_pool2d", dispatch_float(x.dtype(), "max_pool2d", [&]<typename T>() {
-        kernels::cuda::max_pool2d_forward<T>(xc.data<T>(), out.data<T>(), argmax.data<int64_t>(), s);
+        kernels::cuda::max_pool2d_forward<T>(xc.data<T>(), out.data<T>(), argmax.data<int32_t>(), s);
       }));
       break;
   }
@@ -67,12 +73,12 @@ Tensor max_pool2d(const Tensor& x, const Pool2dOptions& options) {
       switch (g.device()) {
         case Device::CPU:
           dispatch_float(g.dtype(), "max_pool2d backward", [&]<typename T>() {
-            kernels::cpu::max_pool2d_backward<T>(g.data<T>(), sa.get().data<int64_t>(), gx.data<T>(), s);
+            kernels::cpu::max_pool2d_backward<T>(g.data<T>(), sa.get().data<int32_t>(), gx.data<T>(), s);
           });
           break;
         case Device::CUDA:
           SC_CUDA_BRANCH("max_pool2d backward", dispatch_float(g.dtype(), "max_pool2d backward", [&]<typename T>() {
-            kernels::cuda::max_pool2d_backward<T>(g.data<T>(), sa.get().data<int64_t>(), gx.data<T>(), s);
+            kernels::cuda::max_pool2d_backward<T>(g.data<T>(), sa.get().data<int32_t>(), gx.data<T>(), s);
           }));
           break;
       }

@@ -28,14 +28,14 @@ Span window(int64_t out_index, int64_t stride, int64_t pad, int64_t kernel, int6
 // in every forward, evaluation included, where the general loop took about a sixth of a
 // ConvNet's time.
 template <typename T>
-void max_pool2d_forward_2x2(const T* x, T* y, int64_t* argmax, const Pool2dShape& s) {
+void max_pool2d_forward_2x2(const T* x, T* y, int32_t* argmax, const Pool2dShape& s) {
   const int64_t W = s.W, OH = s.OH, OW = s.OW;  // locals: the stores below cannot change them
   const int64_t in_plane = s.H * W, out_plane = OH * OW;
 #pragma omp parallel for schedule(static) if (s.planes() * out_plane * 4 >= kParallelGrain)
   for (int64_t p = 0; p < s.planes(); ++p) {
     const T* in = x + p * in_plane;
     T* out = y + p * out_plane;
-    int64_t* arg = argmax + p * out_plane;
+    int32_t* arg = argmax + p * out_plane;
     for (int64_t oh = 0; oh < OH; ++oh) {
       const int64_t top = 2 * oh * W;
       for (int64_t ow = 0; ow < OW; ++ow) {
@@ -51,14 +51,14 @@ void max_pool2d_forward_2x2(const T* x, T* y, int64_t* argmax, const Pool2dShape
           best_value = wins ? v : best_value;
         }
         out[oh * OW + ow] = best_value;
-        arg[oh * OW + ow] = best;
+        arg[oh * OW + ow] = static_cast<int32_t>(best);
       }
     }
   }
 }
 
 template <typename T>
-void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s) {
+void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s) {
   if (s.KH == 2 && s.KW == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0) {
     max_pool2d_forward_2x2(x, y, argmax, s);
     return;
@@ -84,14 +84,14 @@ void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s)
           }
         }
         y[p * out_plane + oh * s.OW + ow] = best_value;
-        argmax[p * out_plane + oh * s.OW + ow] = best;
+        argmax[p * out_plane + oh * s.OW + ow] = static_cast<int32_t>(best);
       }
     }
   }
 }
 
 template <typename T>
-void max_pool2d_backward(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s) {
+void max_pool2d_backward(const T* grad_y, const int32_t* argmax, T* grad_x, const Pool2dShape& s) {
   const int64_t in_plane = s.H * s.W, out_plane = s.OH * s.OW;
 #pragma omp parallel for schedule(static) if (s.planes() * in_plane >= kParallelGrain)
   for (int64_t p = 0; p < s.planes(); ++p) {
@@ -162,8 +162,8 @@ void global_avg_pool2d_backward(const T* grad_y, T* grad_x, int64_t planes, int6
 }
 
 #define SC_INSTANTIATE_POOL(T)                                                                    \
-  template void max_pool2d_forward<T>(const T*, T*, int64_t*, const Pool2dShape&);                \
-  template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const Pool2dShape&);         \
+  template void max_pool2d_forward<T>(const T*, T*, int32_t*, const Pool2dShape&);                \
+  template void max_pool2d_backward<T>(const T*, const int32_t*, T*, const Pool2dShape&);         \
   template void avg_pool2d_forward<T>(const T*, T*, const Pool2dShape&);                          \
   template void avg_pool2d_backward<T>(const T*, T*, const Pool2dShape&);                         \
   template void global_avg_pool2d_forward<T>(const T*, T*, int64_t, int64_t);                     \

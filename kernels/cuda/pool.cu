@@ -101,7 +101,7 @@ __device__ __forceinline__ void input_position(Index e, const Geometry<Index>& g
 
 template <typename T, typename Index>
 __global__ void __launch_bounds__(kThreads)
-    max_pool_forward(const T* __restrict__ x, T* __restrict__ y, int64_t* __restrict__ argmax, Geometry<Index> g,
+    max_pool_forward(const T* __restrict__ x, T* __restrict__ y, int32_t* __restrict__ argmax, Geometry<Index> g,
                      Index outputs) {
   for (Index o = first_index<Index>(); o < outputs; o += grid_stride<Index>()) {
     const Window<Index> w = window_of(o, g);
@@ -120,13 +120,13 @@ __global__ void __launch_bounds__(kThreads)
       }
     }
     y[o] = best_value;
-    argmax[o] = static_cast<int64_t>(best);
+    argmax[o] = static_cast<int32_t>(best);  // a plane has fewer than 2^31 elements (the op checks)
   }
 }
 
 template <typename T, typename Index>
 __global__ void __launch_bounds__(kThreads)
-    max_pool_backward(const T* __restrict__ grad_y, const int64_t* __restrict__ argmax, T* __restrict__ grad_x,
+    max_pool_backward(const T* __restrict__ grad_y, const int32_t* __restrict__ argmax, T* __restrict__ grad_x,
                       Geometry<Index> g, Index inputs) {
   for (Index e = first_index<Index>(); e < inputs; e += grid_stride<Index>()) {
     Index plane, ih, iw;
@@ -134,7 +134,7 @@ __global__ void __launch_bounds__(kThreads)
     Index oh_first, oh_last, ow_first, ow_last;
     covering(ih, g.KH, g.stride_h, g.by_stride_h, g.pad_h, g.OH, oh_first, oh_last);
     covering(iw, g.KW, g.stride_w, g.by_stride_w, g.pad_w, g.OW, ow_first, ow_last);
-    const int64_t me = static_cast<int64_t>(ih * g.W + iw);
+    const int32_t me = static_cast<int32_t>(ih * g.W + iw);
     const Index out_plane = plane * g.OH * g.OW;
     T sum = T(0);
     for (Index oh = oh_first; oh <= oh_last; ++oh) {
@@ -150,7 +150,7 @@ __global__ void __launch_bounds__(kThreads)
 // Non-overlapping windows (stride == kernel, no padding): every input element lies in at most
 // one window, so instead of a gather, one thread per output element writes its whole tile of
 // grad_x: grad_y at the argmax, 0 elsewhere. Each thread reads one gradient and one argmax
-// (12 bytes for float) and writes KH * KW values, with no division per input element and no
+// (8 bytes for float) and writes KH * KW values, with no division per input element and no
 // re-reading of argmax by the KH * KW elements that share it. Rows and columns past the last
 // window (H % KH, W % KW) belong to the tile of the last window of their row / column, so
 // every element is written exactly once, by one thread: deterministic by construction.
@@ -165,7 +165,7 @@ struct alignas(2 * sizeof(T)) PairOf {
 
 template <typename T, typename Index, bool kPairs>
 __global__ void __launch_bounds__(kThreads)
-    max_pool_backward_tiles(const T* __restrict__ grad_y, const int64_t* __restrict__ argmax, T* __restrict__ grad_x,
+    max_pool_backward_tiles(const T* __restrict__ grad_y, const int32_t* __restrict__ argmax, T* __restrict__ grad_x,
                             Geometry<Index> g, Index outputs) {
   for (Index o = first_index<Index>(); o < outputs; o += grid_stride<Index>()) {
     const Index rest = g.by_OW.div(o);  // plane * OH + oh
@@ -176,7 +176,7 @@ __global__ void __launch_bounds__(kThreads)
     const Index h_end = oh == g.OH - 1 ? g.H : h0 + g.KH;  // the tile: the window plus any leftover
     const Index w_end = ow == g.OW - 1 ? g.W : w0 + g.KW;
     const T value = T(0) + grad_y[o];
-    const int64_t target = argmax[o];
+    const int64_t target = argmax[o];  // widened: compared with 64-bit positions below
     T* out = grad_x + plane * g.H * g.W;
     for (Index ih = h0; ih < h_end; ++ih) {
       const bool row_in_window = ih < h0 + g.KH;
@@ -301,7 +301,7 @@ bool pool_fits_int32(const Pool2dShape& s) {
 }
 
 template <typename T, typename Index>
-void max_forward_impl(const T* x, T* y, int64_t* argmax, const Pool2dShape& s) {
+void max_forward_impl(const T* x, T* y, int32_t* argmax, const Pool2dShape& s) {
   const int64_t outputs = s.planes() * s.OH * s.OW;
   max_pool_forward<T, Index><<<grid_for(outputs, kThreads), kThreads, 0, stream()>>>(
       x, y, argmax, geometry_of<Index>(s), static_cast<Index>(outputs));
@@ -316,7 +316,7 @@ bool windows_tile_the_input(const Pool2dShape& s) {
 }
 
 template <typename T, typename Index>
-void max_backward_impl(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s) {
+void max_backward_impl(const T* grad_y, const int32_t* argmax, T* grad_x, const Pool2dShape& s) {
   if (windows_tile_the_input(s)) {
     const int64_t outputs = s.planes() * s.OH * s.OW;
     const bool pairs = s.KW == 2 && s.W == 2 * s.OW && reinterpret_cast<uintptr_t>(grad_x) % (2 * sizeof(T)) == 0;
@@ -372,7 +372,7 @@ void global_avg_forward_impl(const T* x, T* y, int64_t planes, int64_t plane_siz
 }  // namespace
 
 template <typename T>
-void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s) {
+void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s) {
   check_shape(s, "max_pool2d_forward");
   if (s.planes() * s.OH * s.OW == 0) return;
   if (pool_fits_int32(s))
@@ -382,7 +382,7 @@ void max_pool2d_forward(const T* x, T* y, int64_t* argmax, const Pool2dShape& s)
 }
 
 template <typename T>
-void max_pool2d_backward(const T* grad_y, const int64_t* argmax, T* grad_x, const Pool2dShape& s) {
+void max_pool2d_backward(const T* grad_y, const int32_t* argmax, T* grad_x, const Pool2dShape& s) {
   check_shape(s, "max_pool2d_backward");
   if (s.planes() * s.H * s.W == 0) return;
   if (pool_fits_int32(s))
@@ -438,8 +438,8 @@ void global_avg_pool2d_backward(const T* grad_y, T* grad_x, int64_t planes, int6
 }
 
 #define SC_INSTANTIATE_POOL(T)                                                                    \
-  template void max_pool2d_forward<T>(const T*, T*, int64_t*, const Pool2dShape&);                \
-  template void max_pool2d_backward<T>(const T*, const int64_t*, T*, const Pool2dShape&);         \
+  template void max_pool2d_forward<T>(const T*, T*, int32_t*, const Pool2dShape&);                \
+  template void max_pool2d_backward<T>(const T*, const int32_t*, T*, const Pool2dShape&);         \
   template void avg_pool2d_forward<T>(const T*, T*, const Pool2dShape&);                          \
   template void avg_pool2d_backward<T>(const T*, T*, const Pool2dShape&);                         \
   template void global_avg_pool2d_forward<T>(const T*, T*, int64_t, int64_t);                     \
