@@ -48,7 +48,10 @@ MemoryStats memory_stats(Device device);
 // (at most 1 GiB, keyed by exact size) for the next allocation of its size, so a training step
 // that repeats the same shapes does not fault its pages in again (core/storage.cpp). These
 // bytes are not counted by memory_stats (no tensor holds them) but are part of the process's
-// RSS. release_cached_cpu_memory() unmaps them all and returns how many bytes that freed.
+// RSS. The cache never lets the mapped blocks, in use and cached, exceed the most that was
+// ever in use at once: a new block unmaps cached blocks of other sizes to make room.
+// release_cached_cpu_memory() unmaps them all, returns how many bytes that freed, and restarts
+// that high-water mark from the bytes in use now.
 // Builds with AddressSanitizer take every block from malloc, so that ASan sees every free.
 size_t release_cached_cpu_memory();
 size_t cached_cpu_memory();

@@ -207,3 +207,41 @@ TEST_CASE("storage: large CPU blocks are reused by size from a cache, and releas
   CHECK(release_cached_cpu_memory() == 2 * (size_t(3) << 20));
   CHECK(cached_cpu_memory() == 0);
 }
+
+TEST_CASE("storage: the block cache never holds the process above the most that was ever in use") {
+#if defined(__SANITIZE_ADDRESS__)
+  return;  // under AddressSanitizer large blocks come from malloc (core/storage.cpp)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  return;
+#endif
+#endif
+  release_cached_cpu_memory();  // also restarts the high-water mark from what is in use now
+  const int64_t mib = int64_t(1) << 20;
+  {
+    Tensor a = empty({4 * mib / 4}), b = empty({4 * mib / 4});  // 8 MiB in use at once: the mark
+  }
+  CHECK(cached_cpu_memory() == size_t(8 * mib));
+  {
+    // 6 MiB of a size the cache does not hold: with 8 MiB cached it would be 14 MiB mapped
+    // at once, above the mark of 8, so both 4 MiB blocks are unmapped (one would leave 10).
+    Tensor c = empty({6 * mib / 4});
+    CHECK(cached_cpu_memory() == 0);
+    // 2 MiB more fits within the mark (6 + 2): nothing to unmap, and nothing is cached anyway.
+    Tensor d = empty({2 * mib / 4});
+  }
+  CHECK(cached_cpu_memory() == size_t(8 * mib));  // c and d wait in the cache
+  {
+    // A new peak (12 MiB at once) raises the mark: reusing c and d, mapping 4 MiB more, unmaps nothing.
+    Tensor c = empty({6 * mib / 4}), d = empty({2 * mib / 4});
+    CHECK(cached_cpu_memory() == 0);
+    Tensor e = empty({4 * mib / 4});
+    CHECK(cached_cpu_memory() == 0);
+  }
+  CHECK(cached_cpu_memory() == size_t(12 * mib));
+  {
+    Tensor f = empty({12 * mib / 4});  // a 12 MiB block: the 12 MiB mark leaves no room for any cached block
+    CHECK(cached_cpu_memory() == 0);
+  }
+  CHECK(release_cached_cpu_memory() == size_t(12 * mib));
+}
