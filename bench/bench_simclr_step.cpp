@@ -51,6 +51,7 @@
 #include <vector>
 
 #include "augment/transform.h"
+#include "bench/process_memory.h"
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/profiler.h"
@@ -227,14 +228,7 @@ Json time_steps(const ModelSpec& spec, const ssl::Dataset& images, bool with_aug
 
 // ---- memory ------------------------------------------------------------------------------
 
-// VmHWM / VmRSS from /proc/self/status, in kB (-1 if absent).
-long status_kb(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
-  return -1;
-}
+using sc::bench::status_kb;  // VmRSS / VmHWM in kB (bench/process_memory.h)
 
 Json memory_run(const ModelSpec& spec, const ssl::Dataset& images) {
   SimclrStep step(spec, images);

@@ -27,6 +27,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/process_memory.h"
 #include "core/profiler.h"
 #include "core/storage.h"
 #include "nn/adam.h"
@@ -112,14 +113,7 @@ void BM_train_step(benchmark::State& state) {
   state.counters["images/s"] = benchmark::Counter(static_cast<double>(kBatch), benchmark::Counter::kIsIterationInvariantRate);
 }
 
-// VmHWM / VmRSS from /proc/self/status, in kB (-1 if absent).
-long status_kb(const std::string& key) {
-  std::ifstream in("/proc/self/status");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key + ":", 0) == 0) return std::atol(line.c_str() + key.size() + 1);
-  return -1;
-}
+using sc::bench::status_kb;  // VmRSS / VmHWM in kB (bench/process_memory.h)
 
 int memory_run(int64_t width) {
   TrainStep step(width);
