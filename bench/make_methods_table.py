@@ -56,6 +56,23 @@ for method, seed, ours, seconds, twin in sorted(rows, key=lambda r: (r[0], r[1])
     print(f"| {method} | {seed} | {pct(ours['probe_accuracy'])} | {pct(probe_t)} | {diff} | "
           f"{pct(ours['knn_accuracy'])} | {pct(twin.get('knn_accuracy'))} | {seconds:.0f} | "
           f"{twin.get('train_seconds', float('nan')):.0f} |")
+# The bar: each method within 1 point of its twin. One seed's probe moves by about a
+# point between seeds on either side, so the mean over the seeds is shown too.
+by_method = {}
+for method, seed, ours, seconds, twin in rows:
+    by_method.setdefault(method, []).append((ours, twin))
+print("\nMean over the seeds:\n")
+print("| method | seeds | probe (ours) | probe (PyTorch) | diff | kNN (ours) | kNN (PyTorch) | diff |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|")
+for method, pairs in sorted(by_method.items()):
+    complete = [(o, t) for o, t in pairs if t.get("probe_accuracy") is not None and o["probe_accuracy"] is not None]
+    if not complete:
+        continue
+    mean = lambda values: sum(values) / len(values)
+    po, pt = mean([o["probe_accuracy"] for o, _ in complete]), mean([t["probe_accuracy"] for _, t in complete])
+    ko, kt = mean([o["knn_accuracy"] for o, _ in complete]), mean([t["knn_accuracy"] for _, t in complete])
+    print(f"| {method} | {len(complete)} | {pct(po)} | {pct(pt)} | {100 * (po - pt):+.2f} | {pct(ko)} | {pct(kt)} | "
+          f"{100 * (ko - kt):+.2f} |")
 if baselines:
     print("\nBaselines (same protocol):\n")
     print("| features | probe | kNN |")
