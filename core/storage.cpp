@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <atomic>
 #include <iterator>
+#include <map>
+#include <set>
 #include <cstdlib>
 #include <mutex>
 #include <new>
@@ -46,16 +48,19 @@ size_t padded_size(size_t nbytes) {
 // and stay in the process, fragmented, after they are freed: a ConvNet w=16 step peaked at
 // 575 MiB of RSS for 392 MiB of live tensors. munmap on every free fixes that (398 MiB) but
 // makes each step fault all its pages in again (about 12% more CPU time). So a freed block
-// waits in a small cache, keyed by its exact size, for the next allocation of that size: a
-// training step allocates the same shapes every time, and backward frees activations of the
-// sizes its gradients need. The cache holds at most kCacheLimit bytes (beyond that a freed
-// block is unmapped) and release_cached_cpu_memory() empties it. Page-aligned memory
-// satisfies kCpuAlignment.
-// The cache must not make the process bigger than the tensors ever were: when a new block has
-// to be mapped (no cached block of its size), cached blocks of other sizes are unmapped until
-// the blocks in use plus those cached plus the new one fit in the most that was ever in use
-// at once (the high-water mark, raised by this block if it is a new peak). Without that, a
-// w=32 ConvNet step held about 200 MiB of cached blocks of the wrong sizes at its peak.
+// waits in a cache of free page ranges for the next allocation: a training step allocates
+// the same shapes every time, and backward frees activations of the sizes its gradients need.
+//  - A request takes the head of the smallest cached range that is big enough; the rest stays
+//    cached. A freed block is merged with the free ranges right before and after it, so the
+//    pieces of a split range join up again. The pages of a reused range are already there.
+//    (Taking a whole range up to a quarter bigger than asked mapped as often and held more.)
+//  - The cache never makes the process bigger than its tensors ever were: when a block has to
+//    be newly mapped, the largest cached ranges are unmapped until the blocks in use, those
+//    cached and the new one fit within the most that was ever in use at once (the high-water
+//    mark, raised by this block if it is a new peak). Without that bound a w=32 ConvNet step
+//    held about 200 MiB of cached blocks of the wrong sizes at its peak.
+//  - It holds at most kCacheLimit bytes; release_cached_cpu_memory() empties it.
+// Page-aligned memory satisfies kCpuAlignment.
 // Under AddressSanitizer every block comes from malloc instead: ASan then sees each free and
 // can report a use after it, which a block waiting in the cache would hide.
 #if defined(__SANITIZE_ADDRESS__)
@@ -76,63 +81,100 @@ constexpr size_t kCacheLimit = size_t(1) << 30;
 
 size_t mapped_size(size_t nbytes) { return (padded_size(nbytes) + kPage - 1) / kPage * kPage; }
 
+// The cached ranges, indexed twice: by address, to merge a freed range with free neighbours
+// (the pieces of a split block, or mappings that happen to lie side by side: a range of pages
+// can be handed out and unmapped whatever mappings it came from), and by size, for best fit.
 struct BlockCache {
   std::mutex mutex;
-  std::unordered_map<size_t, std::vector<void*>> free_blocks;  // size -> blocks of that size
+  std::map<char*, size_t> free_by_address;                // start -> size
+  std::set<std::pair<size_t, char*>> free_by_size;        // (size, start), smallest first
+  std::unordered_map<void*, size_t> live_blocks;          // block -> its size, for the blocks in use
   size_t cached_bytes = 0;
   size_t mapped_in_use = 0;      // bytes of mapped blocks that a Storage holds
   size_t mapped_high_water = 0;  // the most mapped_in_use has been (since the last release)
+
+  void add_free(char* start, size_t size) {
+    cached_bytes += size;
+    auto next = free_by_address.lower_bound(start);
+    if (next != free_by_address.end() && start + size == next->first) {  // merge the range after
+      size += next->second;
+      free_by_size.erase({next->second, next->first});
+      next = free_by_address.erase(next);
+    }
+    if (next != free_by_address.begin()) {
+      auto previous = std::prev(next);
+      if (previous->first + previous->second == start) {  // merge into the range before
+        free_by_size.erase({previous->second, previous->first});
+        start = previous->first;
+        size += previous->second;
+        free_by_address.erase(previous);
+      }
+    }
+    free_by_address.emplace(start, size);
+    free_by_size.emplace(size, start);
+  }
+  void remove_free(char* start, size_t size) {
+    free_by_address.erase(start);
+    free_by_size.erase({size, start});
+    cached_bytes -= size;
+  }
 };
 BlockCache& block_cache() {
   static BlockCache* cache = new BlockCache;  // never destroyed: storages may outlive statics
   return *cache;
 }
 
+// A block of `size` bytes (a page multiple): the head of the best-fitting cached range (the
+// tail stays cached), else a new mapping. Its size is remembered for unmap_block.
 void* map_block(size_t size) {
   BlockCache& cache = block_cache();
-  std::vector<std::pair<void*, size_t>> evicted;  // unmapped after the lock is let go
+  std::vector<std::pair<char*, size_t>> evicted;  // unmapped after the lock is let go
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
-    auto it = cache.free_blocks.find(size);
-    if (it != cache.free_blocks.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      cache.cached_bytes -= size;
+    auto fit = cache.free_by_size.lower_bound({size, nullptr});
+    if (fit != cache.free_by_size.end()) {
+      const auto [range_size, start] = *fit;
+      cache.remove_free(start, range_size);
+      if (size < range_size) cache.add_free(start + size, range_size - size);
       cache.mapped_in_use += size;
-      return p;
+      cache.live_blocks.emplace(start, size);
+      return start;
     }
-    // A new block: make room for it within the high-water mark (see the comment at the top).
+    // A new block: make room for it within the high-water mark (see the comment at the top),
+    // unmapping the largest cached ranges first.
     cache.mapped_in_use += size;
     cache.mapped_high_water = std::max(cache.mapped_high_water, cache.mapped_in_use);
     const size_t room = cache.mapped_high_water - cache.mapped_in_use;
-    for (auto entry = cache.free_blocks.begin(); entry != cache.free_blocks.end() && cache.cached_bytes > room;) {
-      std::vector<void*>& blocks = entry->second;
-      while (!blocks.empty() && cache.cached_bytes > room) {
-        evicted.emplace_back(blocks.back(), entry->first);
-        blocks.pop_back();
-        cache.cached_bytes -= entry->first;
-      }
-      entry = blocks.empty() ? cache.free_blocks.erase(entry) : std::next(entry);
+    while (cache.cached_bytes > room) {
+      const auto [range_size, start] = *std::prev(cache.free_by_size.end());
+      cache.remove_free(start, range_size);
+      evicted.emplace_back(start, range_size);
     }
   }
-  for (const auto& [block, block_size] : evicted) munmap(block, block_size);
+  for (const auto& [start, range_size] : evicted) munmap(start, range_size);
   // MAP_POPULATE: the pages are about to be written anyway; one call maps them all instead
   // of one fault per page.
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
-  if (p != MAP_FAILED) return p;
   std::lock_guard<std::mutex> lock(cache.mutex);
-  cache.mapped_in_use -= size;
-  return nullptr;
+  if (p == MAP_FAILED) {
+    cache.mapped_in_use -= size;
+    return nullptr;
+  }
+  cache.live_blocks.emplace(p, size);
+  return p;
 }
 
-void unmap_block(void* p, size_t size) {
+void unmap_block(void* p) {
   BlockCache& cache = block_cache();
+  size_t size = 0;
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
+    const auto live = cache.live_blocks.find(p);
+    size = live->second;  // every mapped Storage got its block from map_block
+    cache.live_blocks.erase(live);
     cache.mapped_in_use -= size;
     if (cache.cached_bytes + size <= kCacheLimit) {
-      cache.free_blocks[size].push_back(p);
-      cache.cached_bytes += size;
+      cache.add_free(static_cast<char*>(p), size);
       return;
     }
   }
@@ -178,7 +220,7 @@ Storage::~Storage() {
       if (pinned_)
         cuda_free_pinned(data_);
       else if (mapped_)
-        unmap_block(data_, mapped_size(nbytes_));
+        unmap_block(data_);
       else
         std::free(data_);
       break;
@@ -190,9 +232,9 @@ size_t release_cached_cpu_memory() {
   BlockCache& cache = block_cache();
   std::lock_guard<std::mutex> lock(cache.mutex);
   const size_t released = cache.cached_bytes;
-  for (auto& [size, blocks] : cache.free_blocks)
-    for (void* p : blocks) munmap(p, size);
-  cache.free_blocks.clear();
+  for (const auto& [start, size] : cache.free_by_address) munmap(start, size);
+  cache.free_by_address.clear();
+  cache.free_by_size.clear();
   cache.cached_bytes = 0;
   cache.mapped_high_water = cache.mapped_in_use;  // the bound starts again from what is in use now
   return released;
