@@ -18,7 +18,7 @@
 # (and loss/knn plots when gnuplot is installed). A folder that already holds a run is never
 # overwritten: without OUT set, the next free runs/fashion-mnist-N is used.
 #
-# Knobs (environment): RECIPE (main, quick or R), EPOCHS, TRAIN_SUBSET, EVAL_TRAIN_SUBSET (0 = all
+# Knobs (environment): RECIPE (main, quick, R or vicreg), EPOCHS, TRAIN_SUBSET, EVAL_TRAIN_SUBSET (0 = all
 # 60,000), THREADS (0 = all cores), OUT, BUILD_DIR. Extra arguments go to `simclr train`
 # (for example --lr 1e-3 --temperature 0.5).
 set -euo pipefail

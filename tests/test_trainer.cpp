@@ -556,8 +556,15 @@ TEST_CASE("simclr: recipes: quick is TrainConfig's defaults, main is quick longe
   main_expected.epochs = 3;
   main_expected.method_params = {{"temperature", 0.1}};
   CHECK(config_to_json(recipe_config("main")) == config_to_json(main_expected));
+  // vicreg is main's budget (quick for 3 epochs) with VICReg and its own defaults, nothing else.
+  TrainConfig vicreg_expected;
+  vicreg_expected.recipe = std::string("vicreg");
+  vicreg_expected.method = std::string("vicreg");
+  vicreg_expected.epochs = 3;
+  vicreg_expected.method_params = {};
+  CHECK(config_to_json(recipe_config("vicreg")) == config_to_json(vicreg_expected));
   for (const Recipe& recipe : recipes()) CHECK_NOTHROW(validate_config(recipe.config));
-  CHECK(contains(message_of([] { recipe_config("slow"); }), "unknown recipe 'slow' (known: quick, main, R)"));
+  CHECK(contains(message_of([] { recipe_config("slow"); }), "unknown recipe 'slow' (known: quick, main, R, vicreg)"));
 }
 
 TEST_CASE("simclr: the CLI's pipeline on a data folder: train, eval table, embed, export, preview") {
@@ -1085,7 +1092,7 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
            {"--temperature inf", "--temperature must be in [0.01, 100] for simclr, got inf"},
            {"--method byol2", "unknown method 'byol2' (known: simclr"},
            {"--temperature 1e-30", "--temperature must be in [0.01, 100] for simclr, got 1e-30"},
-           {"--recipe slow", "unknown recipe 'slow' (known: quick, main, R)"},
+           {"--recipe slow", "unknown recipe 'slow' (known: quick, main, R, vicreg)"},
            {"--lr 0", "--lr must be in (0, 100], got 0"},
            {"--knn-bank -5", "--knn-bank must be >= 0"},
            // CLI11 alone would train with seed 2^64 - 1 for both of these.
