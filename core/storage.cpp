@@ -8,7 +8,6 @@
 #include <cstdlib>
 #include <mutex>
 #include <new>
-#include <unordered_map>
 #include <vector>
 
 #include <sys/mman.h>
@@ -88,7 +87,6 @@ struct BlockCache {
   std::mutex mutex;
   std::map<char*, size_t> free_by_address;                // start -> size
   std::set<std::pair<size_t, char*>> free_by_size;        // (size, start), smallest first
-  std::unordered_map<void*, size_t> live_blocks;          // block -> its size, for the blocks in use
   size_t cached_bytes = 0;
   size_t mapped_in_use = 0;      // bytes of mapped blocks that a Storage holds
   size_t mapped_high_water = 0;  // the most mapped_in_use has been (since the last release)
@@ -124,8 +122,9 @@ BlockCache& block_cache() {
   return *cache;
 }
 
-// A block of `size` bytes (a page multiple): the head of the best-fitting cached range (the
-// tail stays cached), else a new mapping. Its size is remembered for unmap_block.
+// A block of exactly `size` bytes (a page multiple, mapped_size of the Storage's bytes, which
+// is how unmap_block knows it again): the head of the best-fitting cached range (the tail
+// stays cached), else a new mapping.
 void* map_block(size_t size) {
   BlockCache& cache = block_cache();
   std::vector<std::pair<char*, size_t>> evicted;  // unmapped after the lock is let go
@@ -137,7 +136,6 @@ void* map_block(size_t size) {
       cache.remove_free(start, range_size);
       if (size < range_size) cache.add_free(start + size, range_size - size);
       cache.mapped_in_use += size;
-      cache.live_blocks.emplace(start, size);
       return start;
     }
     // A new block: make room for it within the high-water mark (see the comment at the top),
@@ -155,23 +153,16 @@ void* map_block(size_t size) {
   // MAP_POPULATE: the pages are about to be written anyway; one call maps them all instead
   // of one fault per page.
   void* p = mmap(nullptr, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_POPULATE, -1, 0);
+  if (p != MAP_FAILED) return p;
   std::lock_guard<std::mutex> lock(cache.mutex);
-  if (p == MAP_FAILED) {
-    cache.mapped_in_use -= size;
-    return nullptr;
-  }
-  cache.live_blocks.emplace(p, size);
-  return p;
+  cache.mapped_in_use -= size;
+  return nullptr;
 }
 
-void unmap_block(void* p) {
+void unmap_block(void* p, size_t size) {
   BlockCache& cache = block_cache();
-  size_t size = 0;
   {
     std::lock_guard<std::mutex> lock(cache.mutex);
-    const auto live = cache.live_blocks.find(p);
-    size = live->second;  // every mapped Storage got its block from map_block
-    cache.live_blocks.erase(live);
     cache.mapped_in_use -= size;
     if (cache.cached_bytes + size <= kCacheLimit) {
       cache.add_free(static_cast<char*>(p), size);
@@ -220,7 +211,7 @@ Storage::~Storage() {
       if (pinned_)
         cuda_free_pinned(data_);
       else if (mapped_)
-        unmap_block(data_);
+        unmap_block(data_, mapped_size(nbytes_));
       else
         std::free(data_);
       break;
