@@ -42,6 +42,31 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
                   int64_t stride_c);
 
+// The dot-product form, for products whose sum runs along both operands' contiguous axis:
+//
+//   C[i, j] = alpha * sum_k A[i * lda + k] * B[b_offsets[j] + k] + beta * C[i, j],   i < M, j < N
+//
+// Row i of A and row j of B are each K contiguous floats; B's rows may lie anywhere (the
+// offsets need not be ordered or apart by a fixed stride). This is a convolution's weight
+// gradient, dW = dy col^T, with dy's and col's rows read in place: gemm() with trans_b would
+// first copy col^T into column strips, one value at a time. Each element is summed as 16
+// interleaved partial sums (lane l takes k = l, l + 16, ...) added in a fixed tree at the end,
+// so the AVX-512 and AVX2 paths give the same bits, on any number of threads (threads split
+// the columns of C when called outside a parallel region). beta == 0 never reads C.
+// float32 only, on the hand-written paths: call it only when dot_rows_available().
+bool dot_rows_available();  // float32_path() is Avx512 or Avx2 (rows() too)
+void dot_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+              const int64_t* b_offsets, float beta, float* C, int64_t ldc);
+
+// The GEMM with B given by its rows: C = alpha * A * B + beta * C, A row-major M x K (lda),
+// row k of B the N contiguous floats at B + b_offsets[k]. A stride-1 convolution over a
+// zero-padded copy of its input is this product: row (c, kh, kw) of the im2col matrix is the
+// padded input shifted by kh rows and kw columns, so it is read in place and never copied
+// (kernels/cpu/conv2d.cpp). The micro-kernels and K slices of gemm(), so the AVX-512 and AVX2
+// paths give the same bits; threads as gemm(). float32 only, where dot_rows_available().
+void rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+          const int64_t* b_offsets, float beta, float* C, int64_t ldc);
+
 // The two implementations behind gemm(), with its signature and semantics. Only gemm()
 // should be called from ops; these are declared here so the tests can compare the paths.
 namespace gemm_path {
@@ -65,6 +90,16 @@ bool avx512_available();
 // the same chain of fused multiply-adds). Only call it when avx512_available().
 void avx512(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
             const float* B, int64_t ldb, float beta, float* C, int64_t ldc);
+
+// rows() and dot_rows() on each micro-kernel (only call each where its *_available() is true).
+void avx512_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                 const int64_t* b_offsets, float beta, float* C, int64_t ldc);
+void avx2_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+               const int64_t* b_offsets, float beta, float* C, int64_t ldc);
+void avx512_dot_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                     const int64_t* b_offsets, float beta, float* C, int64_t ldc);
+void avx2_dot_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+                   const int64_t* b_offsets, float beta, float* C, int64_t ldc);
 
 // The float32 path gemm() takes: SC_CPU_GEMM if set (checked against the CPU), else the widest
 // hand-written one the CPU has, else Eigen. Read once.

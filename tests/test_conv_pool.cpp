@@ -358,6 +358,8 @@ TEST_CASE("conv2d float32 agrees with a direct six-loop reference on realistic s
   };
   Conv2dOptions s2d2;
   s2d2.stride_h = 2, s2d2.stride_w = 1, s2d2.pad_h = 2, s2d2.pad_w = 1, s2d2.dilation_h = 2;
+  Conv2dOptions pad_hw;
+  pad_hw.pad_h = 1, pad_hw.pad_w = 0;
   const std::vector<Config> configs = {
       {"N=4, 16->32, 14x14, 3x3 pad 1 (the encoder's shape)", 4, 16, 14, 14, 32, 3, 3, stride_pad(1, 1)},
       // One image: the images run one after another and the GEMM itself is threaded.
@@ -367,6 +369,15 @@ TEST_CASE("conv2d float32 agrees with a direct six-loop reference on realistic s
       {"N=5, 128->20, 7x7, 3x3 pad 1 (49 output columns)", 5, 128, 7, 7, 20, 3, 3, stride_pad(1, 1)},
       {"N=2, 1->32, 28x28, 3x3 pad 1 (one input channel)", 2, 1, 28, 28, 32, 3, 3, stride_pad(1, 1)},
       {"N=3, 24->16, 6x6, 1x1 (no im2col)", 3, 24, 6, 6, 16, 1, 1, Conv2dOptions{}},
+      // Stride 1 over at least 196 output pixels: the zero-padded copy read by shifted rows
+      // (kernels/cpu/conv2d.cpp, use_padded_rows) in float32 on the hand-written GEMM paths.
+      {"N=2, 3->5, 16x15, 5x5 pad 2 (padded rows, a wide kernel)", 2, 3, 16, 15, 5, 5, 5, stride_pad(1, 2)},
+      {"N=3, 4->6, 16x14, 3x2 pad (1, 0) (padded rows, padding in one direction)", 3, 4, 16, 14, 6, 3, 2, pad_hw},
+      {"N=2, 6->4, 20x20, 3x3 pad 0 (padded rows; dy padded by 2 for the input gradient)", 2, 6, 20, 20, 4, 3, 3,
+       Conv2dOptions{}},
+      {"N=2, 5->3, 16x16, 3x3 pad 3 (padding past the kernel: im2col)", 2, 5, 16, 16, 3, 3, 3, stride_pad(1, 3)},
+      {"N=1, 40->70, 17x33, 3x3 pad 1 (padded rows: two K slices, ragged tiles, threaded GEMM)", 1, 40, 17, 33, 70, 3,
+       3, stride_pad(1, 1)},
   };
   for (const Config& cfg : configs) {
     CAPTURE(cfg.name);
@@ -415,7 +426,10 @@ TEST_CASE("conv2d: forward and all three gradients have the same bits on 1, 2 an
   struct Config {
     int64_t N, C, H, W, O;
   };
-  const Config configs[] = {{1, 16, 14, 14, 32}, {2, 8, 9, 11, 12}, {5, 12, 10, 10, 20}, {21, 4, 7, 7, 8}};
+  // And on the padded-rows path (stride 1, at least 196 output pixels): N = 3 (chunks shared
+  // between threads), N = 1 at 20 x 20 (each product split between the threads).
+  const Config configs[] = {{1, 16, 14, 14, 32}, {2, 8, 9, 11, 12}, {5, 12, 10, 10, 20},
+                            {21, 4, 7, 7, 8},    {3, 8, 16, 16, 16}, {1, 32, 20, 20, 32}};
   const int before = num_threads();
   for (const Config& cfg : configs) {
     CAPTURE(cfg.N);

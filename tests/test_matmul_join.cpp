@@ -292,6 +292,183 @@ TEST_CASE("gemm paths: the AVX-512 and AVX2 micro-kernels give the same bits") {
   }
 }
 
+// ---- the dot-product form (kernels/gemm.h, dot_rows) ----------------------------------------
+
+namespace {
+
+using DotRowsF32 = void (*)(int64_t, int64_t, int64_t, float, const float*, int64_t, const float*, const int64_t*,
+                            float, float*, int64_t);
+
+std::vector<std::pair<std::string, DotRowsF32>> dot_rows_paths() {
+  std::vector<std::pair<std::string, DotRowsF32>> paths;
+  if (kernels::cpu::gemm_path::avx2_available()) paths.emplace_back("avx2", &kernels::cpu::gemm_path::avx2_dot_rows);
+  if (kernels::cpu::gemm_path::avx512_available())
+    paths.emplace_back("avx512", &kernels::cpu::gemm_path::avx512_dot_rows);
+  if (paths.empty()) MESSAGE("this CPU has neither AVX2 nor AVX-512: dot_rows is not tested");
+  return paths;
+}
+
+// B's rows in reverse order with gaps of 3 floats between them, so that no fixed stride
+// would find them: row j starts at offsets[j].
+struct ScatteredRows {
+  std::vector<float> data;
+  std::vector<int64_t> offsets;
+};
+ScatteredRows scattered_rows(int64_t N, int64_t K, Generator& g) {
+  ScatteredRows b;
+  b.data = randn({N * (K + 3) + 1}, g).to_vector<float>();
+  for (int64_t j = 0; j < N; ++j) b.offsets.push_back((N - 1 - j) * (K + 3) + 1);
+  return b;
+}
+
+}  // namespace
+
+TEST_CASE("dot_rows: both paths against a naive loop, ragged blocks, scattered rows, every beta") {
+  Generator g(41);
+  struct Size {
+    int64_t M, N, K;
+  };
+  // The kernels take 4 rows of A x 6 rows of B and 16 k at a time: sizes on and off those.
+  const Size sizes[] = {{1, 1, 1}, {4, 6, 16}, {5, 7, 17}, {3, 11, 15}, {16, 144, 100}, {9, 13, 1}, {2, 3, 0}};
+  for (const auto& [name, run] : dot_rows_paths()) {
+    for (const Size& s : sizes) {
+      for (const float beta : {0.0f, 1.0f, -0.5f}) {
+        const float alpha = beta == -0.5f ? 0.75f : 1.0f;
+        const int64_t lda = s.K + 2, ldc = s.N + 4;
+        const std::vector<float> A = randn({s.M * lda + 1}, g).to_vector<float>();
+        const ScatteredRows B = scattered_rows(s.N, s.K, g);
+        std::vector<float> C0 = randn({s.M * ldc}, g).to_vector<float>();
+        if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
+        std::vector<float> C = C0;
+        run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
+        int64_t bad = 0, bad_padding = 0;
+        for (int64_t i = 0; i < s.M; ++i) {
+          for (int64_t j = 0; j < s.N; ++j) {
+            double dot = 0, scale = 0;
+            for (int64_t k = 0; k < s.K; ++k) {
+              const double term = double(A[i * lda + k]) * B.data[B.offsets[j] + k];
+              dot += term, scale += std::abs(term);
+            }
+            const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
+            const double want = alpha * dot + beta * c0;
+            const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
+            if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
+          }
+          for (int64_t j = s.N; j < ldc; ++j) {
+            const float got = C[i * ldc + j], was = C0[i * ldc + j];
+            if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
+          }
+        }
+        CAPTURE(name);
+        CAPTURE(s.M);
+        CAPTURE(s.N);
+        CAPTURE(s.K);
+        CAPTURE(beta);
+        CHECK(bad == 0);
+        CHECK(bad_padding == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("dot_rows: the AVX-512 and AVX2 paths give the same bits, on 1, 2 and 3 threads") {
+  if (!kernels::cpu::gemm_path::avx512_available() || !kernels::cpu::gemm_path::avx2_available()) {
+    MESSAGE("this CPU lacks AVX-512 or AVX2: nothing to compare");
+    return;
+  }
+  Generator g(43);
+  // The conv weight gradient's shapes (O, C*9, columns) and a ragged one; big enough to be
+  // split between threads.
+  const int64_t shapes[][3] = {{16, 144, 1024}, {32, 288, 260}, {7, 13, 999}};
+  const int before = num_threads();
+  for (const auto& shape : shapes) {
+    const int64_t M = shape[0], N = shape[1], K = shape[2];
+    const std::vector<float> A = randn({M * K}, g).to_vector<float>();
+    const ScatteredRows B = scattered_rows(N, K, g);
+    const std::vector<float> C0 = randn({M * N}, g).to_vector<float>();
+    for (const float beta : {0.0f, 1.0f}) {
+      std::vector<float> first;
+      for (int threads : {1, 2, 3}) {
+        set_num_threads(threads);
+        for (DotRowsF32 run : {&kernels::cpu::gemm_path::avx2_dot_rows, &kernels::cpu::gemm_path::avx512_dot_rows}) {
+          std::vector<float> C = C0;
+          run(M, N, K, 0.5f, A.data(), K, B.data.data(), B.offsets.data(), beta, C.data(), N);
+          if (first.empty()) first = C;
+          CAPTURE(M);
+          CAPTURE(K);
+          CAPTURE(threads);
+          CAPTURE(beta);
+          CHECK(std::memcmp(first.data(), C.data(), C.size() * sizeof(float)) == 0);
+        }
+      }
+    }
+  }
+  set_num_threads(before);
+}
+
+TEST_CASE("gemm rows(): both paths against a naive loop and each other, rows at scattered offsets") {
+  std::vector<std::pair<std::string, DotRowsF32>> paths;
+  if (kernels::cpu::gemm_path::avx2_available()) paths.emplace_back("avx2", &kernels::cpu::gemm_path::avx2_rows);
+  if (kernels::cpu::gemm_path::avx512_available()) paths.emplace_back("avx512", &kernels::cpu::gemm_path::avx512_rows);
+  if (paths.empty()) {
+    MESSAGE("this CPU has neither AVX2 nor AVX-512: rows() is not tested");
+    return;
+  }
+  Generator g(47);
+  struct Size {
+    int64_t M, N, K;
+  };
+  // Tiles of 6 x 16 and 8 x 32, K slices of at most 384: full strips read in place, a ragged
+  // last strip packed, two K slices (K = 400), and a product big enough to be threaded.
+  const Size sizes[] = {{1, 1, 1}, {8, 32, 9}, {9, 47, 20}, {13, 100, 400}, {70, 561, 360}, {3, 5, 0}};
+  for (const Size& s : sizes) {
+    for (const float beta : {0.0f, 1.0f, -0.5f}) {
+      const float alpha = beta == -0.5f ? 0.75f : 1.0f;
+      const int64_t lda = s.K + 1, ldc = s.N + 3;
+      const std::vector<float> A = randn({s.M * lda + 1}, g).to_vector<float>();
+      // row k of B: N floats at offsets[k], the rows in reverse order with gaps between them
+      const ScatteredRows B = scattered_rows(s.K, s.N, g);
+      std::vector<float> C0 = randn({s.M * ldc}, g).to_vector<float>();
+      if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
+      std::vector<float> first;
+      for (const auto& [name, run] : paths) {
+        std::vector<float> C = C0;
+        run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
+        int64_t bad = 0, bad_padding = 0;
+        for (int64_t i = 0; i < s.M; ++i) {
+          for (int64_t j = 0; j < s.N; ++j) {
+            double dot = 0, scale = 0;
+            for (int64_t k = 0; k < s.K; ++k) {
+              const double term = double(A[i * lda + k]) * B.data[B.offsets[k] + j];
+              dot += term, scale += std::abs(term);
+            }
+            const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
+            const double want = alpha * dot + beta * c0;
+            const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
+            if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
+          }
+          for (int64_t j = s.N; j < ldc; ++j) {
+            const float got = C[i * ldc + j], was = C0[i * ldc + j];
+            if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
+          }
+        }
+        CAPTURE(name);
+        CAPTURE(s.M);
+        CAPTURE(s.N);
+        CAPTURE(s.K);
+        CAPTURE(beta);
+        CHECK(bad == 0);
+        CHECK(bad_padding == 0);
+        // the AVX-512 and AVX2 micro-kernels: the same chain of multiply-adds per element
+        if (first.empty())
+          first = C;
+        else
+          CHECK(std::memcmp(first.data(), C.data(), C.size() * sizeof(float)) == 0);
+      }
+    }
+  }
+}
+
 TEST_CASE("gemm paths: SC_CPU_GEMM names a path or is refused") {
   using kernels::cpu::gemm_path::parse_float32_path;
   CHECK(parse_float32_path("eigen") == kernels::cpu::gemm_path::Float32Path::Eigen);

@@ -151,6 +151,32 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
   gemm_path::eigen<T>(trans_a, trans_b, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
+bool dot_rows_available() { return gemm_path::float32_path() != gemm_path::Float32Path::Eigen; }
+
+void rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+          const int64_t* b_offsets, float beta, float* C, int64_t ldc) {
+  switch (gemm_path::float32_path()) {
+    case gemm_path::Float32Path::Avx512:
+      return gemm_path::avx512_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
+    case gemm_path::Float32Path::Avx2:
+      return gemm_path::avx2_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
+    case gemm_path::Float32Path::Eigen: break;
+  }
+  throw Error("rows: the CPU GEMM path is eigen, which has no row-table form; ask dot_rows_available() first");
+}
+
+void dot_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+              const int64_t* b_offsets, float beta, float* C, int64_t ldc) {
+  switch (gemm_path::float32_path()) {
+    case gemm_path::Float32Path::Avx512:
+      return gemm_path::avx512_dot_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
+    case gemm_path::Float32Path::Avx2:
+      return gemm_path::avx2_dot_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
+    case gemm_path::Float32Path::Eigen: break;
+  }
+  throw Error("dot_rows: the CPU GEMM path is eigen, which has no dot-product form; ask dot_rows_available() first");
+}
+
 template <typename T>
 void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K, T alpha, const T* A,
                   int64_t lda, int64_t stride_a, const T* B, int64_t ldb, int64_t stride_b, T beta, T* C, int64_t ldc,
