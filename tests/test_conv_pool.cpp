@@ -369,15 +369,17 @@ TEST_CASE("conv2d float32 agrees with a direct six-loop reference on realistic s
       {"N=5, 128->20, 7x7, 3x3 pad 1 (49 output columns)", 5, 128, 7, 7, 20, 3, 3, stride_pad(1, 1)},
       {"N=2, 1->32, 28x28, 3x3 pad 1 (one input channel)", 2, 1, 28, 28, 32, 3, 3, stride_pad(1, 1)},
       {"N=3, 24->16, 6x6, 1x1 (no im2col)", 3, 24, 6, 6, 16, 1, 1, Conv2dOptions{}},
-      // Stride 1 over at least 196 output pixels: the zero-padded copy read by shifted rows
-      // (kernels/cpu/conv2d.cpp, use_padded_rows) in float32 on the hand-written GEMM paths.
-      {"N=2, 3->5, 16x15, 5x5 pad 2 (padded rows, a wide kernel)", 2, 3, 16, 15, 5, 5, 5, stride_pad(1, 2)},
-      {"N=3, 4->6, 16x14, 3x2 pad (1, 0) (padded rows, padding in one direction)", 3, 4, 16, 14, 6, 3, 2, pad_hw},
-      {"N=2, 6->4, 20x20, 3x3 pad 0 (padded rows; dy padded by 2 for the input gradient)", 2, 6, 20, 20, 4, 3, 3,
+      // Stride 1: the grid of shifted rows (kernels/cpu/conv2d.cpp, use_shifted_grid) in
+      // float32 on the hand-written GEMM paths, several images per grid where they are small.
+      {"N=2, 3->5, 16x15, 5x5 pad 2 (grid, a wide kernel)", 2, 3, 16, 15, 5, 5, 5, stride_pad(1, 2)},
+      {"N=3, 4->6, 16x14, 3x2 pad (1, 0) (grid, padding in one direction)", 3, 4, 16, 14, 6, 3, 2, pad_hw},
+      {"N=2, 6->4, 20x20, 3x3 pad 0 (grid; dy padded by 2 for the input gradient)", 2, 6, 20, 20, 4, 3, 3,
        Conv2dOptions{}},
       {"N=2, 5->3, 16x16, 3x3 pad 3 (padding past the kernel: im2col)", 2, 5, 16, 16, 3, 3, 3, stride_pad(1, 3)},
-      {"N=1, 40->70, 17x33, 3x3 pad 1 (padded rows: two K slices, ragged tiles, threaded GEMM)", 1, 40, 17, 33, 70, 3,
-       3, stride_pad(1, 1)},
+      {"N=1, 40->70, 17x33, 3x3 pad 1 (grid: two K slices, ragged tiles, threaded GEMM)", 1, 40, 17, 33, 70, 3, 3,
+       stride_pad(1, 1)},
+      {"N=19, 6->9, 8x8, 3x3 pad 1 (grid of 7 images, a short last group)", 19, 6, 8, 8, 9, 3, 3, stride_pad(1, 1)},
+      {"N=5, 3->4, 4x4, 3x3 pad 1 (too small for the grid: im2col)", 5, 3, 4, 4, 4, 3, 3, stride_pad(1, 1)},
   };
   for (const Config& cfg : configs) {
     CAPTURE(cfg.name);
@@ -426,8 +428,9 @@ TEST_CASE("conv2d: forward and all three gradients have the same bits on 1, 2 an
   struct Config {
     int64_t N, C, H, W, O;
   };
-  // And on the padded-rows path (stride 1, at least 196 output pixels): N = 3 (chunks shared
-  // between threads), N = 1 at 20 x 20 (each product split between the threads).
+  // And on the grid of shifted rows (stride 1): N = 3 at 16 x 16 (chunks shared between
+  // threads), N = 1 at 20 x 20 (each product split between the threads); N = 21 at 7 x 7 is on
+  // it too, in groups of 8 images.
   const Config configs[] = {{1, 16, 14, 14, 32}, {2, 8, 9, 11, 12}, {5, 12, 10, 10, 20},
                             {21, 4, 7, 7, 8},    {3, 8, 16, 16, 16}, {1, 32, 20, 20, 32}};
   const int before = num_threads();

@@ -831,7 +831,7 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
         << "# when the CPU batch norm moved to 16-lane sums in T and coefficients applied in T, and\n"
         << "# when conv2d's weight gradient summed images with small outputs in groups (one GEMM),\n"
         << "# and when the CPU batch norm was built without FMA contraction (g++ and clang agree),\n"
-        << "# and when stride-1 convolutions moved to shifted rows of a padded copy and the weight\n"
+        << "# and when stride-1 convolutions moved to shifted rows of a zero-padded grid and the weight\n"
         << "# gradient to dot products (kernels/gemm.h rows, dot_rows): new summation orders.\n";
     for (const auto& line : trace.lines) out << line << "\n";
     MESSAGE("wrote ", golden.string());

@@ -152,98 +152,146 @@ void scatter_group(const T* group, int64_t count, int64_t O, int64_t P, T* image
 
 namespace {
 
-// ---- stride-1 convolutions over a zero-padded copy (float32, hand-written GEMM paths) -----
+// ---- stride-1 convolutions on a grid of shifted rows (float32, hand-written GEMM paths) ----
 // With stride 1 and dilation 1, the tap (c, kh, kw) reads the input shifted by kh rows and kw
-// columns. Copy the image once into a zero-padded buffer xp [C, Hp, Wp] (Hp = H + 2 pad_h,
-// Wp = W + 2 pad_w) and compute the output on a grid as wide as a padded row: OH rows of Wp
-// values, the first OW of each the output, the other Wp - OW thrown away. Then row (c, kh, kw)
-// of the im2col matrix is the OH * Wp floats from xp + (c Hp + kh) Wp + kw: gemm's rows() form
-// reads it in place, so nothing is copied KH * KW times. The price: one copy of the input
-// and (Wp - OW) / OW more columns (6% at 32 x 32, 14% at 14 x 14). Small images keep im2col,
-// whose grouped GEMM (images_per_gemm) fills the tiles better.
+// columns. So copy the images once into a zero-padded grid and compute the output at every
+// position of that grid: row (c, kh, kw) of the im2col matrix is then the grid itself, read
+// from a shifted start, and gemm's rows() form reads it in place. Nothing is copied KH * KW
+// times, and the input gradient (below) needs no col2im either.
+//
+// The grid holds G images of one channel after one another, each image's rows Ws floats apart
+// with a gap of zeros after each row and after each image. One gap serves both neighbours: the
+// zeros right of a row are also the zeros left of the next row (the flat index wraps), and the
+// zero rows under an image are also the zero rows above the next. So a gap of
+// max(pad, kernel - 1 - pad) is enough: one column and one row for a 3 x 3 kernel with padding
+// 1. Positions in the gaps compute values nobody reads: (Hs Ws) / (H W) - 1 more columns,
+// 6% at 32 x 32, 27% at 8 x 8. The grid's row stride and group size depend on the shape alone.
 //
 // The input gradient is the same product the other way round: dx is the stride-1 correlation
-// of dy, zero-padded by KH - 1 - pad_h rows and KW - 1 - pad_w columns, with the weights
-// turned (o and c swapped, kh and kw reversed). So col2im's scattered additions go too. The
-// weight gradient takes dot_rows over the same shifted rows (weight_grad_padded_rows).
-constexpr int64_t kMinPaddedRowsPixels = 196;  // 14 x 14 and up
+// of dy padded by KH - 1 - pad_h and KW - 1 - pad_w, with the weights turned (o and c swapped,
+// kh and kw reversed). The weight gradient takes dot_rows over the same shifted rows, with dy
+// placed on the grid and zeros in the gaps, so the gap positions add nothing.
+struct ShiftedGrid {
+  int64_t G = 1;           // images side by side
+  int64_t H = 0, W = 0;    // each image's planes
+  int64_t Hs = 0, Ws = 0;  // rows and row stride of an image on the grid: H, W plus the gap
+  int64_t top = 0;         // zeros before the first image: pad rows and pad columns
+  int64_t plane = 0;       // floats per channel: all G images, the gaps, room for the last reads
+  int64_t columns(int64_t count) const { return count * Hs * Ws; }  // grid positions of `count` images
+  // The row stride of a [planes, columns] matrix on the grid: rows start on 64-byte lines, so the
+  // dot products' loads of dy's rows never straddle two lines (1089 columns at 32 x 32 did).
+  int64_t ld() const { return (columns(G) + 15) / 16 * 16; }
+  // Where image g's pixel (h, w) of channel c sits.
+  int64_t at(int64_t c, int64_t g, int64_t h, int64_t w) const { return c * plane + top + (g * Hs + h) * Ws + w; }
+};
 
-bool use_padded_rows(const Conv2dShape& s) {
-  return dot_rows_available() && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 &&
-         s.KH * s.KW > 1 && s.pad_h <= s.KH - 1 && s.pad_w <= s.KW - 1 && s.OH * s.OW >= kMinPaddedRowsPixels &&
-         s.H * s.W >= kMinPaddedRowsPixels;
+constexpr int64_t kGridColumns = 512;  // images per grid: enough for at least this many columns
+
+ShiftedGrid shifted_grid(int64_t H, int64_t W, int64_t KH, int64_t KW, int64_t ph, int64_t pw, int64_t N) {
+  ShiftedGrid g;
+  g.H = H, g.W = W;
+  g.Hs = H + std::max(ph, KH - 1 - ph), g.Ws = W + std::max(pw, KW - 1 - pw);
+  g.G = std::clamp<int64_t>((kGridColumns + g.Hs * g.Ws - 1) / (g.Hs * g.Ws), 1, std::max<int64_t>(N, 1));
+  g.top = ph * g.Ws + pw;
+  g.plane = (g.top + (g.G * g.Hs + KH) * g.Ws + KW + 15) / 16 * 16;  // each channel on a 64-byte line
+  return g;
 }
 
-// planes [C, H, W] into xp [C, H + 2 ph, W + 2 pw] with zeros around each plane.
-void pad_planes(const float* planes, int64_t C, int64_t H, int64_t W, int64_t ph, int64_t pw, float* xp) {
-  const int64_t Hp = H + 2 * ph, Wp = W + 2 * pw;
-  for (int64_t c = 0; c < C; ++c) {
-    float* dst = xp + c * Hp * Wp;
-    std::fill(dst, dst + ph * Wp, 0.0f);
-    for (int64_t h = 0; h < H; ++h) {
-      float* row = dst + (ph + h) * Wp;
-      std::fill(row, row + pw, 0.0f);
-      std::copy(planes + (c * H + h) * W, planes + (c * H + h + 1) * W, row + pw);
-      std::fill(row + pw + W, row + Wp, 0.0f);
-    }
-    std::fill(dst + (ph + H) * Wp, dst + Hp * Wp, 0.0f);
-  }
+// Stride 1, dilation 1, padding at most kernel - 1 (so dy's padding for the input gradient is
+// not negative either), and not so small that the gaps cost more than im2col: at 4 x 4 they
+// would more than double the columns.
+bool use_shifted_grid(const Conv2dShape& s) {
+  if (!dot_rows_available() || s.stride_h != 1 || s.stride_w != 1 || s.dilation_h != 1 || s.dilation_w != 1 ||
+      s.KH * s.KW == 1 || s.pad_h > s.KH - 1 || s.pad_w > s.KW - 1 || s.P() == 0 || s.H * s.W == 0)
+    return false;
+  const ShiftedGrid g = shifted_grid(s.H, s.W, s.KH, s.KW, s.pad_h, s.pad_w, s.N);
+  return g.Hs * g.Ws * 3 <= s.OH * s.OW * 4;  // at most a third more columns
 }
 
-// The first `width` values of each row of a [planes, rows, Wp] grid into [planes, rows, width],
-// plus bias[plane] when given.
-void unpad_grid(const float* grid, int64_t planes, int64_t rows, int64_t Wp, int64_t width, const float* bias,
-                float* out) {
-  for (int64_t p = 0; p < planes; ++p) {
-    const float add = bias != nullptr ? bias[p] : 0.0f;
-    for (int64_t r = 0; r < rows; ++r) {
-      const float* src = grid + (p * rows + r) * Wp;
-      float* dst = out + (p * rows + r) * width;
-      if (bias != nullptr) {
-        for (int64_t w = 0; w < width; ++w) dst[w] = src[w] + add;
-      } else {
-        std::copy(src, src + width, dst);
+// Where row (c, kh, kw) of the im2col matrix starts on the grid.
+std::vector<int64_t> grid_rows(const ShiftedGrid& g, int64_t channels, int64_t KH, int64_t KW, int64_t ph,
+                               int64_t pw) {
+  std::vector<int64_t> offsets(channels * KH * KW);
+  for (int64_t c = 0; c < channels; ++c)
+    for (int64_t kh = 0; kh < KH; ++kh)
+      for (int64_t kw = 0; kw < KW; ++kw) offsets[(c * KH + kh) * KW + kw] = g.at(c, 0, kh - ph, kw - pw);
+  return offsets;
+}
+
+// `count` images [channels, H, W] onto a grid buffer whose gaps are zero (the buffer was
+// zeroed when made, and only image pixels are ever written). Image slots past `count` (a
+// short last group) are zeroed too: gap positions read into them, and what they hold should
+// not depend on which images the thread had before.
+void fill_grid(const ShiftedGrid& g, const float* images, int64_t count, int64_t channels, float* grid) {
+  for (int64_t c = 0; c < channels; ++c) {
+    for (int64_t i = 0; i < g.G; ++i) {
+      for (int64_t h = 0; h < g.H; ++h) {
+        float* row = grid + g.at(c, i, h, 0);
+        if (i < count) {
+          const float* src = images + ((i * channels + c) * g.H + h) * g.W;
+          std::copy(src, src + g.W, row);
+        } else {
+          std::fill(row, row + g.W, 0.0f);
+        }
       }
     }
   }
 }
 
-// Where row (p, kh, kw) of the im2col matrix starts in padded planes [planes, Hp, Wp]. The
-// last rows run up to KW - 1 floats past the last plane: the buffers carry KW zeros of slack.
-std::vector<int64_t> shifted_rows(int64_t planes, int64_t KH, int64_t KW, int64_t Hp, int64_t Wp) {
-  std::vector<int64_t> offsets(planes * KH * KW);
-  for (int64_t p = 0; p < planes; ++p)
-    for (int64_t kh = 0; kh < KH; ++kh)
-      for (int64_t kw = 0; kw < KW; ++kw) offsets[(p * KH + kh) * KW + kw] = (p * Hp + kh) * Wp + kw;
-  return offsets;
-}
-
-// Threads as in the im2col loops below: the images split between threads, or (fewer images
-// than threads) one image at a time with the GEMM threaded.
-void conv2d_forward_padded_rows(const float* x, const float* weight, const float* bias, float* y,
-                                const Conv2dShape& s) {
-  const int64_t Hp = s.H + 2 * s.pad_h, Wp = s.W + 2 * s.pad_w, K = s.K();
-  const std::vector<int64_t> rows = shifted_rows(s.C, s.KH, s.KW, Hp, Wp);
-  const int threads = image_threads(s.N);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    Buffer<float> xp(s.C * Hp * Wp + s.KW), grid(s.O * s.OH * Wp);
-    std::fill(xp.data() + s.C * Hp * Wp, xp.data() + xp.size(), 0.0f);  // the slack
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad_h, s.pad_w, xp.data());
-      // grid [O, OH * Wp] = W [O, C KH KW] times the shifted rows
-      cpu::rows(s.O, s.OH * Wp, K, 1.0f, weight, K, xp.data(), rows.data(), 0.0f, grid.data(), s.OH * Wp);
-      unpad_grid(grid.data(), s.O, s.OH, Wp, s.OW, bias, y + n * s.O * s.P());
+// From a [planes, columns] product on the grid, the rows x width corner of each image's plane
+// into [count, planes, rows, width] images, plus bias[plane] when given.
+void take_from_grid(const ShiftedGrid& g, const float* product, int64_t ld, int64_t count, int64_t planes,
+                    int64_t rows, int64_t width, const float* bias, float* images) {
+  for (int64_t i = 0; i < count; ++i) {
+    for (int64_t p = 0; p < planes; ++p) {
+      const float add = bias != nullptr ? bias[p] : 0.0f;
+      for (int64_t r = 0; r < rows; ++r) {
+        const float* src = product + p * ld + (i * g.Hs + r) * g.Ws;
+        float* dst = images + ((i * planes + p) * rows + r) * width;
+        if (bias != nullptr) {
+          for (int64_t w = 0; w < width; ++w) dst[w] = src[w] + add;
+        } else {
+          std::copy(src, src + width, dst);
+        }
+      }
     }
   }
 }
 
-void conv2d_backward_input_padded_rows(const float* grad_y, const float* weight, float* grad_x,
-                                       const Conv2dShape& s) {
+// out [M planes, rows_out x cols_out] per image = the stride-1 correlation of `in` [P planes,
+// H x W per image, the grid's] with `weights` [M, P * KH * KW], for all N images: the forward
+// (in = x, weights = W) and the input gradient (in = dy, weights turned). Threads as in the
+// im2col loops below: the groups split between threads, or (fewer groups than threads) one
+// group at a time with the GEMM threaded.
+void correlate_on_grid(const ShiftedGrid& g, const float* in, int64_t N, int64_t P, const float* weights, int64_t M,
+                       int64_t KH, int64_t KW, int64_t ph, int64_t pw, int64_t rows_out, int64_t cols_out,
+                       const float* bias, float* out) {
+  const int64_t K = P * KH * KW, ld = g.ld(), groups = (N + g.G - 1) / g.G;
+  const std::vector<int64_t> rows = grid_rows(g, P, KH, KW, ph, pw);
+  const int threads = image_threads(groups);
+#pragma omp parallel num_threads(threads) if (threads > 1)
+  {
+    Buffer<float> grid = Buffer<float>::Zero(P * g.plane), product(M * ld);
+#pragma omp for schedule(static)
+    for (int64_t group = 0; group < groups; ++group) {
+      const int64_t first = group * g.G, count = std::min(g.G, N - first);
+      fill_grid(g, in + first * P * g.H * g.W, count, P, grid.data());
+      // product [M, grid positions] = weights [M, P KH KW] times the shifted rows
+      cpu::rows(M, g.columns(count), K, 1.0f, weights, K, grid.data(), rows.data(), 0.0f, product.data(), ld);
+      take_from_grid(g, product.data(), ld, count, M, rows_out, cols_out, bias, out + first * M * rows_out * cols_out);
+    }
+  }
+}
+
+void conv2d_forward_on_grid(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s) {
+  const ShiftedGrid g = shifted_grid(s.H, s.W, s.KH, s.KW, s.pad_h, s.pad_w, s.N);
+  correlate_on_grid(g, x, s.N, s.C, weight, s.O, s.KH, s.KW, s.pad_h, s.pad_w, s.OH, s.OW, bias, y);
+}
+
+void conv2d_backward_input_on_grid(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s) {
   const int64_t qh = s.KH - 1 - s.pad_h, qw = s.KW - 1 - s.pad_w;  // dy's padding
-  const int64_t Hq = s.OH + 2 * qh, Wq = s.OW + 2 * qw, K = s.O * s.KH * s.KW;
   // turned[c, o, kh', kw'] = weight[o, c, KH-1-kh', KW-1-kw']
+  const int64_t K = s.O * s.KH * s.KW;
   std::vector<float> turned(s.C * K);
   for (int64_t o = 0; o < s.O; ++o)
     for (int64_t c = 0; c < s.C; ++c)
@@ -251,38 +299,28 @@ void conv2d_backward_input_padded_rows(const float* grad_y, const float* weight,
         for (int64_t kw = 0; kw < s.KW; ++kw)
           turned[((c * s.O + o) * s.KH + (s.KH - 1 - kh)) * s.KW + (s.KW - 1 - kw)] =
               weight[((o * s.C + c) * s.KH + kh) * s.KW + kw];
-  const std::vector<int64_t> rows = shifted_rows(s.O, s.KH, s.KW, Hq, Wq);
-  const int threads = image_threads(s.N);
-#pragma omp parallel num_threads(threads) if (threads > 1)
-  {
-    Buffer<float> dyp(s.O * Hq * Wq + s.KW), grid(s.C * s.H * Wq);
-    std::fill(dyp.data() + s.O * Hq * Wq, dyp.data() + dyp.size(), 0.0f);  // the slack
-#pragma omp for schedule(static)
-    for (int64_t n = 0; n < s.N; ++n) {
-      pad_planes(grad_y + n * s.O * s.P(), s.O, s.OH, s.OW, qh, qw, dyp.data());
-      // grid [C, H * Wq] = turned [C, O KH KW] times dy's shifted rows
-      cpu::rows(s.C, s.H * Wq, K, 1.0f, turned.data(), K, dyp.data(), rows.data(), 0.0f, grid.data(), s.H * Wq);
-      unpad_grid(grid.data(), s.C, s.H, Wq, s.W, nullptr, grad_x + n * s.C * s.H * s.W);
-    }
-  }
+  const ShiftedGrid g = shifted_grid(s.OH, s.OW, s.KH, s.KW, qh, qw, s.N);
+  correlate_on_grid(g, grad_y, s.N, s.O, turned.data(), s.C, s.KH, s.KW, qh, qw, s.H, s.W, nullptr, grad_x);
 }
 
-// The weight gradient of images [first, last) over padded rows, summed into dw (the first
-// image writes it): dW[o][(c, kh, kw)] is the dot product of dy's row o, widened to the Wp grid
-// with zeros in the thrown-away columns, and the shifted row (c, kh, kw) of the padded image.
-// The zeros make the extra columns add nothing. xp (with its slack zeroed) and dy_wide are the
-// caller's buffers.
-void weight_grad_padded_rows(const float* grad_y, const float* x, float* dw, int64_t first, int64_t last,
-                             const std::vector<int64_t>& rows, float* xp, float* dy_wide, const Conv2dShape& s) {
-  const int64_t Wp = s.W + 2 * s.pad_w, grid = s.OH * Wp;
-  for (int64_t n = first; n < last; ++n) {
-    pad_planes(x + n * s.C * s.H * s.W, s.C, s.H, s.W, s.pad_h, s.pad_w, xp);
-    const float* dy = grad_y + n * s.O * s.P();
-    for (int64_t r = 0; r < s.O * s.OH; ++r) {  // row r = (o, oh)
-      std::copy(dy + r * s.OW, dy + (r + 1) * s.OW, dy_wide + r * Wp);
-      std::fill(dy_wide + r * Wp + s.OW, dy_wide + (r + 1) * Wp, 0.0f);
-    }
-    dot_rows(s.O, s.K(), grid, 1.0f, dy_wide, grid, xp, rows.data(), n == first ? 0.0f : 1.0f, dw, s.K());
+// The weight gradient of images [first, last) on the grid, summed into dw (the first group
+// writes it): dW[o][(c, kh, kw)] is the dot product of dy's plane o, placed on the grid with
+// zeros in the gaps, and the shifted row (c, kh, kw) of x's grid. x_grid and dy_grid are the
+// caller's zeroed buffers (only pixels are written, so their gaps stay zero).
+void weight_grad_on_grid(const ShiftedGrid& g, const std::vector<int64_t>& rows, const float* grad_y, const float* x,
+                         float* dw, int64_t first, int64_t last, float* x_grid, float* dy_grid, const Conv2dShape& s) {
+  const int64_t ld = g.ld();
+  for (int64_t n = first; n < last; n += g.G) {
+    const int64_t count = std::min(g.G, last - n);
+    fill_grid(g, x + n * s.C * s.H * s.W, count, s.C, x_grid);
+    for (int64_t i = 0; i < count; ++i)
+      for (int64_t o = 0; o < s.O; ++o)
+        for (int64_t r = 0; r < s.OH; ++r) {
+          const float* src = grad_y + ((n + i) * s.O + o) * s.P() + r * s.OW;
+          std::copy(src, src + s.OW, dy_grid + o * ld + (i * g.Hs + r) * g.Ws);
+        }
+    dot_rows(s.O, s.K(), g.columns(count), 1.0f, dy_grid, ld, x_grid, rows.data(), n == first ? 0.0f : 1.0f, dw,
+             s.K());
   }
 }
 
@@ -291,7 +329,7 @@ void weight_grad_padded_rows(const float* grad_y, const float* x, float* dw, int
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dShape& s) {
   if constexpr (std::is_same_v<T, float>)
-    if (use_padded_rows(s)) return conv2d_forward_padded_rows(x, weight, bias, y, s);
+    if (use_shifted_grid(s)) return conv2d_forward_on_grid(x, weight, bias, y, s);
   const int64_t K = s.K(), P = s.P();
   const bool pointwise = is_pointwise(s);
   const int64_t G = images_per_gemm(s), groups = (s.N + G - 1) / G;
@@ -322,7 +360,7 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv
 template <typename T>
 void conv2d_backward_input(const T* grad_y, const T* weight, T* grad_x, const Conv2dShape& s) {
   if constexpr (std::is_same_v<T, float>)
-    if (use_padded_rows(s)) return conv2d_backward_input_padded_rows(grad_y, weight, grad_x, s);
+    if (use_shifted_grid(s)) return conv2d_backward_input_on_grid(grad_y, weight, grad_x, s);
   const int64_t K = s.K(), P = s.P();
   const bool pointwise = is_pointwise(s);
   const int64_t G = images_per_gemm(s), groups = (s.N + G - 1) / G;
@@ -377,26 +415,27 @@ void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const C
   bool use_dot_rows = false;
   if constexpr (std::is_same_v<T, float>)
     use_dot_rows = dot_rows_available() && (s.O <= 32 || (s.O <= 64 && G * P >= 512));
-  // Stride 1 over a large image: no im2col either, the padded image's shifted rows are read in
-  // place (use_padded_rows above). The chunks are the same, and each sums its images in order.
-  const bool padded = use_dot_rows && use_padded_rows(s);
-  const int64_t Hp = s.H + 2 * s.pad_h, Wp = s.W + 2 * s.pad_w;
-  const std::vector<int64_t> padded_rows = padded ? shifted_rows(s.C, s.KH, s.KW, Hp, Wp) : std::vector<int64_t>();
+  // Stride 1: no im2col either, the grid's shifted rows are read in place (use_shifted_grid
+  // above). The chunks are the same, and each sums its images in order.
+  const bool on_grid = use_dot_rows && use_shifted_grid(s);
+  const ShiftedGrid grid = shifted_grid(s.H, s.W, s.KH, s.KW, s.pad_h, s.pad_w, s.N);
+  const std::vector<int64_t> rows_on_grid =
+      on_grid ? grid_rows(grid, s.C, s.KH, s.KW, s.pad_h, s.pad_w) : std::vector<int64_t>();
 #pragma omp parallel num_threads(threads) if (split_chunks && threads > 1)
   {
-    Buffer<T> col(pointwise || padded ? 0 : K * G * P);
-    Buffer<T> dy_group(G > 1 && !padded ? s.O * G * P : 0);
-    std::vector<int64_t> col_rows(use_dot_rows && !padded ? K : 0);  // where each row of col starts
-    Buffer<T> xp(padded ? s.C * Hp * Wp + s.KW : 0), dy_wide(padded ? s.O * s.OH * Wp : 0);
-    std::fill(xp.data(), xp.data() + xp.size(), T(0));  // the slack after the last plane stays zero
+    Buffer<T> col(pointwise || on_grid ? 0 : K * G * P);
+    Buffer<T> dy_group(G > 1 && !on_grid ? s.O * G * P : 0);
+    std::vector<int64_t> col_rows(use_dot_rows && !on_grid ? K : 0);  // where each row of col starts
+    Buffer<T> x_grid = Buffer<T>::Zero(on_grid ? s.C * grid.plane : 0);  // zeroed: the gaps stay zero
+    Buffer<T> dy_grid = Buffer<T>::Zero(on_grid ? s.O * grid.ld() : 0);
 #pragma omp for schedule(static)
     for (int64_t chunk = 0; chunk < chunks; ++chunk) {
       T* dw = chunk == 0 ? grad_weight : partial.data() + (chunk - 1) * OK;
       const int64_t first = s.N * chunk / chunks, last = s.N * (chunk + 1) / chunks;
       if (first == last) std::fill(dw, dw + OK, T(0));
       if constexpr (std::is_same_v<T, float>) {
-        if (padded) {
-          weight_grad_padded_rows(grad_y, x, dw, first, last, padded_rows, xp.data(), dy_wide.data(), s);
+        if (on_grid) {
+          weight_grad_on_grid(grid, rows_on_grid, grad_y, x, dw, first, last, x_grid.data(), dy_grid.data(), s);
           continue;
         }
       }
@@ -414,7 +453,8 @@ void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const C
         if (use_dot_rows) {
           // Each dW[o][k] is the dot product of dy's row o and col's row k, both contiguous.
           for (int64_t k = 0; k < K; ++k) col_rows[k] = k * ld;
-          if constexpr (std::is_same_v<T, float>) dot_rows(s.O, K, ld, T(1), dy, ld, cols, col_rows.data(), beta, dw, K);
+          if constexpr (std::is_same_v<T, float>)
+            dot_rows(s.O, K, ld, T(1), dy, ld, cols, col_rows.data(), beta, dw, K);
         } else {
           gemm<T>(false, true, s.O, K, ld, T(1), dy, ld, cols, ld, beta, dw, K);
         }
