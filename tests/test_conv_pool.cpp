@@ -379,7 +379,8 @@ TEST_CASE("conv2d float32 agrees with a direct six-loop reference on realistic s
       {"N=1, 40->70, 17x33, 3x3 pad 1 (grid: two K slices, ragged tiles, threaded GEMM)", 1, 40, 17, 33, 70, 3, 3,
        stride_pad(1, 1)},
       {"N=19, 6->9, 8x8, 3x3 pad 1 (grid of 7 images, a short last group)", 19, 6, 8, 8, 9, 3, 3, stride_pad(1, 1)},
-      {"N=5, 3->4, 4x4, 3x3 pad 1 (too small for the grid: im2col)", 5, 3, 4, 4, 4, 3, 3, stride_pad(1, 1)},
+      {"N=25, 3->4, 4x4, 3x3 pad 1 (grid of 21 images)", 25, 3, 4, 4, 4, 3, 3, stride_pad(1, 1)},
+      {"N=5, 3->4, 3x3, 3x3 pad 1 (too small for the grid: im2col)", 5, 3, 3, 3, 4, 3, 3, stride_pad(1, 1)},
   };
   for (const Config& cfg : configs) {
     CAPTURE(cfg.name);
