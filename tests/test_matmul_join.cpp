@@ -240,7 +240,7 @@ TEST_CASE("gemm paths: float32 AVX2 and Eigen against a naive loop, all transpos
     int64_t M, N, K;
   };
   // Sizes around the AVX2 GEMM's blocking: a 6 x 16 tile, MC = 72 rows per A block,
-  // K slices of at most 384. Ragged edges in every direction; N = 3 makes it run the
+  // K slices of at most 256. Ragged edges in every direction; N = 3 makes it run the
   // transposed orientation (C^T = B^T A^T); K = 400 and 800 split K into slices.
   // The AVX-512 kernel's 8 x 32 tile and MC = 96: {8, 32}, {9, 33}, {97, 65}.
   const Size sizes[] = {{1, 1, 1},     {6, 16, 8},   {7, 17, 3},    {13, 33, 29},   {73, 47, 19}, {100, 3, 50},
@@ -418,7 +418,7 @@ TEST_CASE("gemm rows(): both paths against a naive loop and each other, rows at 
   struct Size {
     int64_t M, N, K;
   };
-  // Tiles of 6 x 16 and 8 x 32, K slices of at most 384: full strips read in place, a ragged
+  // Tiles of 6 x 16 and 8 x 32, K slices of at most 256: full strips read in place, a ragged
   // last strip packed, two K slices (K = 400), and a product big enough to be threaded.
   const Size sizes[] = {{1, 1, 1}, {8, 32, 9}, {9, 47, 20}, {13, 100, 400}, {70, 561, 360}, {3, 5, 0}};
   for (const Size& s : sizes) {
