@@ -36,6 +36,14 @@ namespace sc::kernels::cpu {
 // y [N,C,OH,OW] and argmax [N,C,OH,OW] (an index into the H*W plane). NaN counts as the max.
 template <typename T>
 void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s);
+
+// The 2x2, stride-2, unpadded max pool forward (float32) on each of its two paths, for the
+// tests: the portable loop, and AVX-512 (only where gemm_path::avx512_available()), which
+// max_pool2d_forward takes when the CPU GEMM path is AVX-512. The same outputs and argmax.
+namespace pool_path {
+void max_pool_2x2_portable(const float* x, float* y, int32_t* argmax, const Pool2dShape& s);
+void max_pool_2x2_avx512(const float* x, float* y, int32_t* argmax, const Pool2dShape& s);
+}  // namespace pool_path
 // grad_x [N,C,H,W]: each output's gradient added to its argmax element (windows overlap
 // when the stride is smaller than the kernel, so an element may collect several).
 template <typename T>

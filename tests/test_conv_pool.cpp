@@ -13,6 +13,8 @@
 
 #include "core/ops.h"
 #include "kernels/conv2d.h"
+#include "kernels/gemm.h"
+#include "kernels/pool.h"
 
 using namespace sc;
 
@@ -191,6 +193,42 @@ TEST_CASE("max_pool2d 2x2 stride 2 (its own CPU loop) picks what the window rule
       }
   check_values(y, want_y);
   check_values(x.grad(), want_grad);  // the argmax: the first of tied maxima
+}
+
+TEST_CASE("max_pool2d 2x2 stride 2: the AVX-512 loop gives the portable loop's outputs and argmax, ties and NaN too") {
+  if (!kernels::cpu::gemm_path::avx512_available()) {
+    MESSAGE("this CPU has no AVX-512: the AVX-512 max pool is not tested");
+    return;
+  }
+  // Widths around the AVX-512 loop's blocks of 16 outputs (32 input columns), odd heights and
+  // widths (a last row or column no window reads); values from {0, 1, 2} make ties common,
+  // and some are NaN (a later NaN wins, as in the portable loop).
+  Generator gen(17);
+  for (const int64_t W : {2, 3, 14, 15, 28, 31, 32, 33, 34, 64, 70}) {
+    for (const int64_t H : {2, 5, 14}) {
+      kernels::Pool2dShape s;
+      s.N = 3, s.C = 2, s.H = H, s.W = W, s.KH = 2, s.KW = 2, s.stride_h = 2, s.stride_w = 2;
+      s.OH = H / 2, s.OW = W / 2;
+      std::vector<float> x(s.N * s.C * H * W);
+      for (float& v : x)
+        v = gen.below(23) == 0 ? std::numeric_limits<float>::quiet_NaN() : static_cast<float>(gen.below(3));
+      const size_t outputs = static_cast<size_t>(s.planes() * s.OH * s.OW);
+      // poisoned outputs: every element must be written
+      std::vector<float> y_portable(outputs, -7.0f), y_avx512(outputs, 7.0f);
+      std::vector<int32_t> arg_portable(outputs, -1), arg_avx512(outputs, -2);
+      kernels::cpu::pool_path::max_pool_2x2_portable(x.data(), y_portable.data(), arg_portable.data(), s);
+      kernels::cpu::pool_path::max_pool_2x2_avx512(x.data(), y_avx512.data(), arg_avx512.data(), s);
+      CAPTURE(W);
+      CAPTURE(H);
+      CHECK(arg_portable == arg_avx512);
+      int64_t differ = 0;
+      for (size_t i = 0; i < outputs; ++i) {
+        const bool both_nan = std::isnan(y_portable[i]) && std::isnan(y_avx512[i]);
+        if (!both_nan && y_portable[i] != y_avx512[i]) ++differ;
+      }
+      CHECK(differ == 0);
+    }
+  }
 }
 
 TEST_CASE("conv2d: bad inputs are rejected with the op, shapes and dtypes in the message") {

@@ -1,5 +1,7 @@
 // conv2d on the CPU: im2col + GEMM per image, or per group of images when an image's output is
-// small (images_per_gemm below), see kernels/conv2d.h for the algebra.
+// small (images_per_gemm below), see kernels/conv2d.h for the algebra. Stride-1 convolutions in
+// float32 on the hand-written GEMM paths skip im2col: they run on a grid of shifted rows
+// (ShiftedGrid below), the im2col path staying as the reference and for the other cases.
 //
 // Threads: with at least as many images as threads, the images are split among the
 // threads (OpenMP), each thread reuses one im2col buffer for all of its images, and the
