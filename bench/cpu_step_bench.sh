@@ -89,10 +89,16 @@ run_torch() {
     > "$WORK/speed-torch-$1-t$2-r$3.json"
 }
 
-echo "== this CPU's FMA peak and copy bandwidth"
-# shellcheck disable=SC2086  # PEAK_ARGS and THREADS are word lists
-"$peak" --threads $THREADS $PEAK_ARGS > "$WORK/peak.json"
-cat "$WORK/peak.json"
+# This CPU's ceilings, measured twice: here, and again after the profile. A shared machine's
+# speed drifts by tens of percent over minutes; a peak caught in a slow minute would make every
+# op look closer to it than it is, so the table takes the better figure of the two.
+measure_peak() {  # file
+  echo "== this CPU's FMA peak and copy bandwidth"
+  # shellcheck disable=SC2086  # PEAK_ARGS and THREADS are word lists
+  "$peak" --threads $THREADS $PEAK_ARGS > "$1"
+  cat "$1"
+}
+measure_peak "$WORK/peak-start.json"
 
 # Throughput: ours and PyTorch alternate, the order flipping every repetition, so a drift in
 # the machine's speed falls on both sides alike.
@@ -127,6 +133,10 @@ for threads in $THREADS; do
       --profile-steps "$PROFILE_STEPS" > "$WORK/profile-$model-t$threads.json"
   done
 done
+
+measure_peak "$WORK/peak-end.json"
+/usr/bin/python3 bench/make_cpu_step_table.py --merge-peaks "$WORK/peak-start.json" "$WORK/peak-end.json" \
+  > "$WORK/peak.json"
 
 echo "load after: $(uptime)" | tee -a "$WORK/load.txt"
 mkdir -p "$(dirname "$OUT")"

@@ -182,7 +182,8 @@ def print_peak(peak, threads_list):
     print(f"FMA peak: {peak['fma_chains']} independent float32 FMA chains per thread, from registers only; "
           f"FLOPs = 2 per lane per FMA; the best of the runs. Copy: memcpy of a {peak['copy_mib']} MiB array "
           f"(memory) and of a {peak['cache_copy_mib']} MiB array (in the last-level cache), each thread its own "
-          "half; bytes = read + written, as STREAM counts a copy.\n")
+          "half; bytes = read + written, as STREAM counts a copy."
+          + (f" Measured {peak['measured']}." if peak.get("measured") else "") + "\n")
     print("| threads | FMA AVX-512 GFLOP/s | FMA AVX2 GFLOP/s | copy GB/s (memory) | copy GB/s (in cache) |")
     print("|---:|---:|---:|---:|---:|")
     for threads in threads_list:
@@ -296,7 +297,28 @@ def print_profile(folder, peak, models, threads_list):
         print()
 
 
+def merge_peaks(runs):
+    """One ceilings record from several bench_cpu_peak runs: every figure the best of the runs."""
+    def better(a, b):
+        if isinstance(a, dict) and isinstance(b, dict):
+            return {key: better(a[key], b[key]) if key in b else a[key] for key in a} | \
+                   {key: value for key, value in b.items() if key not in a}
+        if isinstance(a, (int, float)) and isinstance(b, (int, float)) and not isinstance(a, bool):
+            return max(a, b)
+        return a
+    merged = runs[0]
+    for run in runs[1:]:
+        merged = better(merged, run)
+    merged["measured"] = (f"{len(runs)} times (before the timed steps and after the profile), "
+                          "the better figure of the runs kept")
+    return merged
+
+
 def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "--merge-peaks":
+        json.dump(merge_peaks([load(path) for path in sys.argv[2:]]), sys.stdout, indent=1)
+        print()
+        return
     folder, torch_python = sys.argv[1], sys.argv[2]
     knobs = load(os.path.join(folder, "knobs.json"))
     runs = speed_runs(folder)

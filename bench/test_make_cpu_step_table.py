@@ -88,5 +88,16 @@ class Table(unittest.TestCase):
         self.assertIn("| 70% | >= 60% | met |", self.text)
 
 
+class MergePeaks(unittest.TestCase):
+    def test_every_figure_is_the_best_of_the_runs(self):
+        slow = {"fma_chains": 12, "fma_gflops": {"avx512": {"1": 176.0, "2": 274.0}}, "copy_gbps": {"1": 24.0}}
+        fast = {"fma_chains": 12, "fma_gflops": {"avx512": {"1": 229.0, "2": 250.0}}, "copy_gbps": {"1": 22.0}}
+        merged = make_cpu_step_table.merge_peaks([slow, fast])
+        self.assertEqual(merged["fma_gflops"]["avx512"], {"1": 229.0, "2": 274.0})
+        self.assertEqual(merged["copy_gbps"], {"1": 24.0})
+        self.assertEqual(merged["fma_chains"], 12)
+        self.assertIn("2 times", merged["measured"])
+
+
 if __name__ == "__main__":
     unittest.main()
