@@ -183,7 +183,12 @@ const BnShape kBnShapes[] = {
     {5, 4, 16},   // exactly one block
     {3, 2, 7},    // shorter than a block: tails only
     {64, 6, 1},   // [N, C] input (BatchNorm1d): one value per run
-    {16, 16, 196} // an encoder shape (14 x 14)
+    {16, 16, 196}, // an encoder shape (14 x 14)
+    // short runs sharing the lanes (RunSums): 7 x 7 runs emptied every 6 runs, 4 x 4 every 16,
+    // with a last partial batch of runs emptied at the channel's end
+    {37, 5, 49},
+    {41, 3, 16},
+    {300, 2, 8},  // no full block at all, 300 tails
 };
 
 }  // namespace

@@ -833,7 +833,8 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
         << "# and when the CPU batch norm was built without FMA contraction (g++ and clang agree),\n"
         << "# and when stride-1 convolutions moved to shifted rows of a zero-padded grid and the weight\n"
         << "# gradient to dot products (kernels/gemm.h rows, dot_rows), and when the CPU GEMM's K\n"
-        << "# slices went from 384 to 256 deep: new summation orders.\n";
+        << "# slices went from 384 to 256 deep, and when the CPU batch norm let short runs share its\n"
+        << "# lanes: new summation orders.\n";
     for (const auto& line : trace.lines) out << line << "\n";
     MESSAGE("wrote ", golden.string());
     return;

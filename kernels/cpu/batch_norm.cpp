@@ -115,8 +115,9 @@ void batch_norm_backward(const T* x, const T* dy, int64_t N, int64_t C, int64_t 
 //  - a channel is N runs of HW contiguous values; each run is summed in kLanes interleaved
 //    accumulators of T (lane l takes elements l, l + kLanes, ...), held in one GCC/Clang
 //    vector-extension value, so each block of kLanes elements is one vector add (two or four
-//    where the CPU's vectors are narrower); the lanes are then added in order and the runs in
-//    double. The order of the additions is fixed by kLanes, not by the vector width, so every
+//    where the CPU's vectors are narrower); the lanes are then added in order into double, after
+//    every run of 256 values or more, after enough short runs to make 16 blocks (RunSums). The
+//    order of the additions is fixed by kLanes and the shape, not by the vector width, so every
 //    machine and build gives the same bits.
 //  - the elementwise passes use per-channel coefficients computed once in double and applied
 //    in T: y = x * scale + shift, dx = a * dy + b * (x - mean) + c.
@@ -136,32 +137,63 @@ inline typename Lanes<T>::Vec load_lanes(const T* p) {
   return v;
 }
 
-// The sums over i in [0, n) of first(a[i], b[i], m[i]) and second(a[i], b[i], m[i]), in kLanes
-// lanes of T, then in double, added to total_first / total_second. first and second are
-// generic lambdas: they run on a block of lanes and on the scalar tail alike. m may be a or b
-// again when a sum needs only two inputs.
+// Two sums over a channel's runs: each run's blocks of kLanes values go into lanes of T, its
+// tail (the last HW % kLanes values) into double. The lanes are emptied into double (added in
+// lane order) at the end of a run once they hold kFlushBlocks blocks or more, and at the end of
+// the channel: a run of 256 values or more is emptied by itself, as before; short runs (7 x 7,
+// 4 x 4 images) share the lanes across several runs, instead of paying a 16-step reduction
+// every 49 or 16 values. A lane then holds at most 2 * kFlushBlocks - 1 terms of T.
+constexpr int64_t kFlushBlocks = 16;
+
+template <typename T>
+struct RunSums {
+  typename Lanes<T>::Vec lanes_first{}, lanes_second{};
+  int64_t blocks = 0;  // blocks added to the lanes since they were last emptied
+  double first = 0, second = 0;
+
+  // The lanes' sums in double, lanes emptied.
+  void empty_lanes(double& lane_first, double& lane_second) {
+    for (int l = 0; l < kLanes; ++l) {
+      lane_first += static_cast<double>(lanes_first[l]);
+      lane_second += static_cast<double>(lanes_second[l]);
+    }
+    lanes_first = typename Lanes<T>::Vec{};
+    lanes_second = typename Lanes<T>::Vec{};
+    blocks = 0;
+  }
+  // At the end of the channel: what the lanes still hold.
+  void finish() {
+    if (blocks == 0) return;
+    double t1 = 0, t2 = 0;
+    empty_lanes(t1, t2);
+    first += t1;
+    second += t2;
+  }
+};
+
+// Adds the sums over i in [0, n) of first(a[i], b[i], m[i]) and second(a[i], b[i], m[i]) (one run)
+// to `sums`. first and second are generic lambdas: they run on a block of lanes and on the scalar
+// tail alike. m may be a or b again when a sum needs only two inputs.
 template <typename T, typename First, typename Second>
-inline void row_sums(const T* a, const T* b, const T* m, int64_t n, First first, Second second, double& total_first,
-                     double& total_second) {
+inline void row_sums(const T* a, const T* b, const T* m, int64_t n, First first, Second second, RunSums<T>& sums) {
   using Vec = typename Lanes<T>::Vec;
-  Vec lanes_first = {}, lanes_second = {};
+  Vec lanes_first = sums.lanes_first, lanes_second = sums.lanes_second;  // locals: kept in registers
   int64_t i = 0;
   for (; i + kLanes <= n; i += kLanes) {
     const Vec va = load_lanes(a + i), vb = load_lanes(b + i), vm = load_lanes(m + i);
     lanes_first += first(va, vb, vm);
     lanes_second += second(va, vb, vm);
   }
+  sums.lanes_first = lanes_first, sums.lanes_second = lanes_second;
+  sums.blocks += n / kLanes;
   double t1 = 0, t2 = 0;
-  for (int l = 0; l < kLanes; ++l) {
-    t1 += static_cast<double>(lanes_first[l]);
-    t2 += static_cast<double>(lanes_second[l]);
-  }
+  if (sums.blocks >= kFlushBlocks) sums.empty_lanes(t1, t2);
   for (; i < n; ++i) {
     t1 += static_cast<double>(first(a[i], b[i], m[i]));
     t2 += static_cast<double>(second(a[i], b[i], m[i]));
   }
-  total_first += t1;
-  total_second += t2;
+  sums.first += t1;
+  sums.second += t2;
 }
 
 // value where out > 0, else 0: the ReLU's backward given its input (or output), on lanes or a
@@ -182,14 +214,14 @@ inline typename Lanes<T>::Vec keep_where_positive(typename Lanes<T>::Vec value, 
 // of row_sums is a dummy).
 template <typename T, typename Term>
 inline double channel_sum(const T* x, int64_t N, int64_t C, int64_t HW, int64_t c, Term term) {
-  double total = 0, unused = 0;
+  RunSums<T> sums;
   for (int64_t n = 0; n < N; ++n) {
     const T* run = x + (n * C + c) * HW;
     row_sums(
-        run, run, run, HW, [&](auto v, auto, auto) { return term(v); }, [](auto v, auto, auto) { return v - v; }, total,
-        unused);
+        run, run, run, HW, [&](auto v, auto, auto) { return term(v); }, [](auto v, auto, auto) { return v - v; }, sums);
   }
-  return total;
+  sums.finish();
+  return sums.first;
 }
 
 // y = x * scale + shift over channel c, then max(y, 0) when relu (the fused batch_norm_relu).
@@ -278,7 +310,7 @@ void batch_norm_backward_impl(const T* x, const T* dy, int64_t N, int64_t C, int
     const double g = gamma ? static_cast<double>(gamma[c]) : 1.0;
     const T scale = kMasked ? relu_scale[c] : T(0), shift = kMasked ? relu_shift[c] : T(0);
     // sum(dy * xhat) = invstd * sum(dy * (x - mean)): the lanes sum the centred product.
-    double sum_dy = 0, sum_dy_centred = 0;  // one pass over x and dy for both sums
+    RunSums<T> sums;  // sum(dy) and sum(dy * (x - mean)), one pass over x and dy for both
     for (int64_t n = 0; n < N; ++n) {
       const T* __restrict__ xr = x + (n * C + c) * HW;
       const T* __restrict__ dyr = dy + (n * C + c) * HW;
@@ -286,14 +318,15 @@ void batch_norm_backward_impl(const T* x, const T* dy, int64_t N, int64_t C, int
         // The ReLU's gradient first: dy where its input was positive, else 0.
         row_sums(
             xr, dyr, dyr, HW, [=](auto v, auto g, auto) { return keep_where_positive<T>(g, v * scale + shift); },
-            [=](auto v, auto g, auto) { return keep_where_positive<T>(g, v * scale + shift) * (v - mean); }, sum_dy,
-            sum_dy_centred);
+            [=](auto v, auto g, auto) { return keep_where_positive<T>(g, v * scale + shift) * (v - mean); }, sums);
       } else {
         row_sums(
             xr, dyr, dyr, HW, [](auto, auto g, auto) { return g; },
-            [mean](auto v, auto g, auto) { return g * (v - mean); }, sum_dy, sum_dy_centred);
+            [mean](auto v, auto g, auto) { return g * (v - mean); }, sums);
       }
     }
+    sums.finish();
+    const double sum_dy = sums.first, sum_dy_centred = sums.second;
     const double sum_dy_xhat = invstd * sum_dy_centred;
     if (dgamma) dgamma[c] = static_cast<T>(sum_dy_xhat);
     if (dbeta) dbeta[c] = static_cast<T>(sum_dy);
