@@ -43,6 +43,9 @@ void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s)
 namespace pool_path {
 void max_pool_2x2_portable(const float* x, float* y, int32_t* argmax, const Pool2dShape& s);
 void max_pool_2x2_avx512(const float* x, float* y, int32_t* argmax, const Pool2dShape& s);
+// Its backward with AVX-512 (max_pool2d_backward takes it with the forward): the same grad_x as
+// the general loop's zero-and-scatter.
+void max_pool_2x2_backward_avx512(const float* grad_y, const int32_t* argmax, float* grad_x, const Pool2dShape& s);
 }  // namespace pool_path
 // grad_x [N,C,H,W]: each output's gradient added to its argmax element (windows overlap
 // when the stride is smaller than the kernel, so an element may collect several).

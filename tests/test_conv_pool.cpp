@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <string>
@@ -195,7 +196,7 @@ TEST_CASE("max_pool2d 2x2 stride 2 (its own CPU loop) picks what the window rule
   check_values(x.grad(), want_grad);  // the argmax: the first of tied maxima
 }
 
-TEST_CASE("max_pool2d 2x2 stride 2: the AVX-512 loop gives the portable loop's outputs and argmax, ties and NaN too") {
+TEST_CASE("max_pool2d 2x2 stride 2: the AVX-512 loops give the portable results, ties, NaN and -0 too") {
   if (!kernels::cpu::gemm_path::avx512_available()) {
     MESSAGE("this CPU has no AVX-512: the AVX-512 max pool is not tested");
     return;
@@ -227,6 +228,16 @@ TEST_CASE("max_pool2d 2x2 stride 2: the AVX-512 loop gives the portable loop's o
         if (!both_nan && y_portable[i] != y_avx512[i]) ++differ;
       }
       CHECK(differ == 0);
+      // The backward: every input element written, equal bit for bit to zero-and-scatter (the
+      // general loop's rule), with some gradients -0 (the scatter gives +0 for those).
+      std::vector<float> gy(outputs);
+      for (float& v : gy) v = gen.below(9) == 0 ? -0.0f : static_cast<float>(gen.below(1000)) / 7.0f - 50.0f;
+      std::vector<float> gx_scatter(x.size(), 0.0f), gx_avx512(x.size(), std::numeric_limits<float>::quiet_NaN());
+      for (int64_t p = 0; p < s.planes(); ++p)
+        for (int64_t o = 0; o < s.OH * s.OW; ++o)
+          gx_scatter[p * H * W + arg_portable[p * s.OH * s.OW + o]] += gy[p * s.OH * s.OW + o];
+      kernels::cpu::pool_path::max_pool_2x2_backward_avx512(gy.data(), arg_portable.data(), gx_avx512.data(), s);
+      CHECK(std::memcmp(gx_scatter.data(), gx_avx512.data(), x.size() * sizeof(float)) == 0);
     }
   }
 }

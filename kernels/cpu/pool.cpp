@@ -117,8 +117,59 @@ __attribute__((target("avx512f"))) void max_pool2d_forward_2x2_avx512(const floa
   }
 }
 
+// The backward of the same 2x2 window: the windows do not overlap, so each input element gets
+// the gradient of the one window that read it when it was that window's argmax, else 0. So
+// instead of zeroing the plane and scattering, every input element is written once: 16 windows
+// at a time, each of the four positions takes 0 + dy where the argmax names it (0 + dy, as the
+// scatter adds to zero: a -0 gradient becomes +0 there too), and the even and odd columns are
+// interleaved back into the two input rows. A last odd row or column, read by no window, is 0.
+__attribute__((target("avx512f"))) void max_pool2d_backward_2x2_avx512(const float* grad_y, const int32_t* argmax,
+                                                                        float* grad_x, const Pool2dShape& s) {
+  const int64_t W = s.W, OH = s.OH, OW = s.OW;
+  const int64_t in_plane = s.H * W, out_plane = OH * OW;
+  const __m512i lane_twice = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+  // interleave a (even columns) and b (odd columns): a0 b0 a1 b1 ... in two halves
+  const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
+  const __m512i second_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
+  const __m512 zero = _mm512_setzero_ps();
+#pragma omp parallel for schedule(static) if (s.planes() * in_plane >= kParallelGrain)
+  for (int64_t p = 0; p < s.planes(); ++p) {
+    float* gx = grad_x + p * in_plane;
+    const float* gy = grad_y + p * out_plane;
+    const int32_t* arg = argmax + p * out_plane;
+    for (int64_t oh = 0; oh < OH; ++oh) {
+      float* upper = gx + 2 * oh * W;
+      float* lower = upper + W;
+      for (int64_t ow = 0; ow < OW; ow += 16) {
+        const int64_t count = std::min<int64_t>(16, OW - ow), inputs = 2 * count;
+        const __mmask16 outputs = __mmask16((1u << count) - 1);
+        const __mmask16 low = inputs >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << inputs) - 1);
+        const __mmask16 high = inputs <= 16 ? __mmask16(0) : __mmask16((1u << (inputs - 16)) - 1);
+        const __m512 g = _mm512_maskz_loadu_ps(outputs, gy + oh * OW + ow);
+        const __m512i a = _mm512_maskz_loadu_epi32(outputs, arg + oh * OW + ow);
+        const __m512i left = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(2 * oh * W + 2 * ow)), lane_twice);
+        auto take = [&](int32_t offset) {  // 0 + dy where the argmax is left + offset, else 0
+          const __mmask16 here = _mm512_cmpeq_epi32_mask(a, _mm512_add_epi32(left, _mm512_set1_epi32(offset)));
+          return _mm512_maskz_add_ps(here, zero, g);
+        };
+        const __m512 top_left = take(0), top_right = take(1);
+        const __m512 bottom_left = take(static_cast<int32_t>(W)), bottom_right = take(static_cast<int32_t>(W + 1));
+        _mm512_mask_storeu_ps(upper + 2 * ow, low, _mm512_permutex2var_ps(top_left, first_half, top_right));
+        _mm512_mask_storeu_ps(upper + 2 * ow + 16, high, _mm512_permutex2var_ps(top_left, second_half, top_right));
+        _mm512_mask_storeu_ps(lower + 2 * ow, low, _mm512_permutex2var_ps(bottom_left, first_half, bottom_right));
+        _mm512_mask_storeu_ps(lower + 2 * ow + 16, high,
+                              _mm512_permutex2var_ps(bottom_left, second_half, bottom_right));
+      }
+      if (W % 2 == 1) upper[W - 1] = 0.0f, lower[W - 1] = 0.0f;  // the column no window reads
+    }
+    if (s.H % 2 == 1) std::fill(gx + (s.H - 1) * W, gx + s.H * W, 0.0f);  // the row no window reads
+  }
+}
 #else
 void max_pool2d_forward_2x2_avx512(const float*, float*, int32_t*, const Pool2dShape&) {
+  throw Error("max_pool2d: this build has no AVX-512 path");
+}
+void max_pool2d_backward_2x2_avx512(const float*, const int32_t*, float*, const Pool2dShape&) {
   throw Error("max_pool2d: this build has no AVX-512 path");
 }
 #endif
@@ -129,6 +180,9 @@ void max_pool_2x2_portable(const float* x, float* y, int32_t* argmax, const Pool
 }
 void max_pool_2x2_avx512(const float* x, float* y, int32_t* argmax, const Pool2dShape& s) {
   max_pool2d_forward_2x2_avx512(x, y, argmax, s);
+}
+void max_pool_2x2_backward_avx512(const float* grad_y, const int32_t* argmax, float* grad_x, const Pool2dShape& s) {
+  max_pool2d_backward_2x2_avx512(grad_y, argmax, grad_x, s);
 }
 }  // namespace pool_path
 
@@ -172,6 +226,11 @@ void max_pool2d_forward(const T* x, T* y, int32_t* argmax, const Pool2dShape& s)
 
 template <typename T>
 void max_pool2d_backward(const T* grad_y, const int32_t* argmax, T* grad_x, const Pool2dShape& s) {
+  if constexpr (std::is_same_v<T, float>) {
+    if (s.KH == 2 && s.KW == 2 && s.stride_h == 2 && s.stride_w == 2 && s.pad_h == 0 && s.pad_w == 0 &&
+        gemm_path::float32_path() == gemm_path::Float32Path::Avx512)
+      return max_pool2d_backward_2x2_avx512(grad_y, argmax, grad_x, s);
+  }
   const int64_t in_plane = s.H * s.W, out_plane = s.OH * s.OW;
 #pragma omp parallel for schedule(static) if (s.planes() * in_plane >= kParallelGrain)
   for (int64_t p = 0; p < s.planes(); ++p) {
