@@ -16,7 +16,10 @@ state_dict names) of ours: ConvNet (nn/convnet.h), ResNet-18 with the CIFAR stem
   2. runs one training-mode forward on a fixed input, forms L = sum(out * R) with a fixed
      random R, and calls backward;
   3. stores out, L, every parameter gradient (grad/<name>) and the buffers after the step
-     (after/<name>: running_mean, running_var, num_batches_tracked).
+     (after/<name>: running_mean, running_var, num_batches_tracked). ResNet-18's gradients of
+     more than GRADIENT_SAMPLE values are stored as every k-th value plus the whole tensor's
+     largest magnitude, sum and sum of magnitudes (add_gradient), which keeps its two files
+     small (they held 4.3 MB of whole gradients).
 
 ConvNet and the head store their weights (weights/<name>). ResNet-18 is too large for that:
 its weights come from formula_value() below, which tests/test_nn_golden.cpp computes bit
@@ -183,8 +186,27 @@ def formula_state(model, seed):
 
 # ---- one training step ----------------------------------------------------------------------
 
-def training_step(g, case, model, state, x, r, dtype):
-    """Loads state (converted to dtype), runs forward/backward in training mode, stores the results."""
+# A ResNet-18 gradient is too large to store whole (733,328 values at base 16): the files keep
+# every SAMPLE_STRIDE-th value, chosen so that at most GRADIENT_SAMPLE remain, and the whole
+# tensor's largest magnitude, sum and sum of magnitudes (grad_sample/<name>, grad_stats/<name>).
+GRADIENT_SAMPLE = 512
+
+
+def add_gradient(g, case, name, grad, sampled):
+    if not sampled or grad.numel() <= GRADIENT_SAMPLE:
+        g.add(case, f"grad/{name}", grad)
+        return
+    flat = grad.flatten()
+    stride = (flat.numel() + GRADIENT_SAMPLE - 1) // GRADIENT_SAMPLE
+    g.add(case, f"grad_sample/{name}", flat[::stride].clone())
+    whole = flat.to(torch.float64)
+    g.add(case, f"grad_stats/{name}", torch.tensor([float(stride), whole.abs().max().item(), whole.sum().item(),
+                                                    whole.abs().sum().item()], dtype=torch.float64))
+
+
+def training_step(g, case, model, state, x, r, dtype, sampled=False):
+    """Loads state (converted to dtype), runs forward/backward in training mode, stores the results.
+    sampled: the large gradients as a sample and statistics (add_gradient) instead of whole."""
     model.to(dtype)  # before loading: loading float64 values into float32 tensors would round them
     model.load_state_dict({k: (v.to(dtype) if v.is_floating_point() else v) for k, v in state.items()})
     model.train()
@@ -195,7 +217,7 @@ def training_step(g, case, model, state, x, r, dtype):
     g.add(case, "out", out)
     g.add(case, "loss", loss.reshape(1))
     for name, p in model.named_parameters():
-        g.add(case, f"grad/{name}", p.grad)
+        add_gradient(g, case, name, p.grad, sampled)
     for name, b in model.named_buffers():
         g.add(case, f"after/{name}", b)
 
@@ -230,7 +252,7 @@ def gen_resnet(base, dtype, dname, seed):
     r = randn(gen, (2, 8 * base), dtype)
     g.add(case, "input", x)
     g.add(case, "R", r)
-    training_step(g, case, model, state, x, r, dtype)
+    training_step(g, case, model, state, x, r, dtype, sampled=True)
     write_golden(os.path.join(OUT_DIR, f"nn_resnet18_b{base}_{dname}.golden"), g.tensors)
 
 
