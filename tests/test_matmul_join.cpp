@@ -186,6 +186,36 @@ std::vector<GemmPath> float_gemm_paths() {
   return paths;
 }
 
+// C (rows ldc apart) against alpha * sum_k a(i, k) b(k, j) + beta * C0 in double, element by
+// element, held to float32 rounding measured against the size of the terms (a sum may cancel to
+// ~0); and the padding columns past N must still hold C0's values. a and b read the operands
+// however the form under test lays them out.
+void check_against_loop(int64_t M, int64_t N, int64_t K, float alpha, float beta,
+                        const std::function<double(int64_t, int64_t)>& a,
+                        const std::function<double(int64_t, int64_t)>& b, const std::vector<float>& C0,
+                        const std::vector<float>& C, int64_t ldc) {
+  int64_t bad = 0, bad_padding = 0;
+  for (int64_t i = 0; i < M; ++i) {
+    for (int64_t j = 0; j < N; ++j) {
+      double dot = 0, scale = 0;
+      for (int64_t k = 0; k < K; ++k) {
+        const double term = a(i, k) * b(k, j);
+        dot += term, scale += std::abs(term);
+      }
+      const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
+      const double want = alpha * dot + beta * c0;
+      const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
+      if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
+    }
+    for (int64_t j = N; j < ldc; ++j) {
+      const float got = C[i * ldc + j], was = C0[i * ldc + j];
+      if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
+    }
+  }
+  CHECK(bad == 0);
+  CHECK(bad_padding == 0);
+}
+
 // One GEMM through `path` with padded leading dims, checked element by element against a
 // double-precision loop: C = alpha op(A) op(B) + beta C0. C0 is NaN when beta == 0 (it
 // must not leak through). The padding columns of C must come back untouched.
@@ -203,23 +233,6 @@ void check_gemm_path(const GemmPath& path, bool ta, bool tb, int64_t M, int64_t 
 
   std::vector<float> C = C0;
   path.run(ta, tb, M, N, K, alpha, A.data(), lda, B.data(), ldb, beta, C.data(), ldc);
-
-  int64_t bad = 0, bad_padding = 0;
-  for (int64_t i = 0; i < M; ++i) {
-    for (int64_t j = 0; j < N; ++j) {
-      double dot = 0, scale = 0;
-      for (int64_t k = 0; k < K; ++k) dot += a_at(i, k) * b_at(k, j), scale += std::abs(a_at(i, k) * b_at(k, j));
-      const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
-      const double want = alpha * dot + beta * c0;
-      // float32 rounding, measured against the size of the terms (a sum may cancel to ~0)
-      const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
-      if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
-    }
-    for (int64_t j = N; j < ldc; ++j) {
-      const float got = C[i * ldc + j], was = C0[i * ldc + j];
-      if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
-    }
-  }
   CAPTURE(path.name);
   CAPTURE(ta);
   CAPTURE(tb);
@@ -228,8 +241,7 @@ void check_gemm_path(const GemmPath& path, bool ta, bool tb, int64_t M, int64_t 
   CAPTURE(K);
   CAPTURE(alpha);
   CAPTURE(beta);
-  CHECK(bad == 0);
-  CHECK(bad_padding == 0);
+  check_against_loop(M, N, K, alpha, beta, a_at, b_at, C0, C, ldc);
 }
 
 }  // namespace
@@ -341,31 +353,15 @@ TEST_CASE("dot_rows: both paths against a naive loop, ragged blocks, scattered r
         if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
         std::vector<float> C = C0;
         run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
-        int64_t bad = 0, bad_padding = 0;
-        for (int64_t i = 0; i < s.M; ++i) {
-          for (int64_t j = 0; j < s.N; ++j) {
-            double dot = 0, scale = 0;
-            for (int64_t k = 0; k < s.K; ++k) {
-              const double term = double(A[i * lda + k]) * B.data[B.offsets[j] + k];
-              dot += term, scale += std::abs(term);
-            }
-            const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
-            const double want = alpha * dot + beta * c0;
-            const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
-            if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
-          }
-          for (int64_t j = s.N; j < ldc; ++j) {
-            const float got = C[i * ldc + j], was = C0[i * ldc + j];
-            if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
-          }
-        }
         CAPTURE(name);
         CAPTURE(s.M);
         CAPTURE(s.N);
         CAPTURE(s.K);
         CAPTURE(beta);
-        CHECK(bad == 0);
-        CHECK(bad_padding == 0);
+        // dot_rows: row j of B, K values from offsets[j]
+        check_against_loop(
+            s.M, s.N, s.K, alpha, beta, [&](int64_t i, int64_t k) { return double(A[i * lda + k]); },
+            [&](int64_t k, int64_t j) { return double(B.data[B.offsets[j] + k]); }, C0, C, ldc);
       }
     }
   }
@@ -434,31 +430,15 @@ TEST_CASE("gemm rows(): both paths against a naive loop and each other, rows at 
       for (const auto& [name, run] : paths) {
         std::vector<float> C = C0;
         run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
-        int64_t bad = 0, bad_padding = 0;
-        for (int64_t i = 0; i < s.M; ++i) {
-          for (int64_t j = 0; j < s.N; ++j) {
-            double dot = 0, scale = 0;
-            for (int64_t k = 0; k < s.K; ++k) {
-              const double term = double(A[i * lda + k]) * B.data[B.offsets[k] + j];
-              dot += term, scale += std::abs(term);
-            }
-            const double c0 = beta == 0.0f ? 0.0 : C0[i * ldc + j];
-            const double want = alpha * dot + beta * c0;
-            const double tol = 2e-5 * (std::abs(alpha) * scale + std::abs(beta * c0)) + 1e-30;
-            if (!(std::abs(C[i * ldc + j] - want) <= tol)) ++bad;
-          }
-          for (int64_t j = s.N; j < ldc; ++j) {
-            const float got = C[i * ldc + j], was = C0[i * ldc + j];
-            if (!(got == was || (std::isnan(got) && std::isnan(was)))) ++bad_padding;
-          }
-        }
         CAPTURE(name);
         CAPTURE(s.M);
         CAPTURE(s.N);
         CAPTURE(s.K);
         CAPTURE(beta);
-        CHECK(bad == 0);
-        CHECK(bad_padding == 0);
+        // rows(): row k of B, N values from offsets[k]
+        check_against_loop(
+            s.M, s.N, s.K, alpha, beta, [&](int64_t i, int64_t k) { return double(A[i * lda + k]); },
+            [&](int64_t k, int64_t j) { return double(B.data[B.offsets[k] + j]); }, C0, C, ldc);
         // the AVX-512 and AVX2 micro-kernels: the same chain of multiply-adds per element
         if (first.empty())
           first = C;

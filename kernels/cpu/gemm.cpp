@@ -153,28 +153,31 @@ void gemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, T alpha, 
 
 bool dot_rows_available() { return gemm_path::float32_path() != gemm_path::Float32Path::Eigen; }
 
-void rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
-          const int64_t* b_offsets, float beta, float* C, int64_t ldc) {
+namespace {
+
+// rows() and dot_rows() run the AVX-512 or the AVX2 form, as gemm() would; Eigen has neither.
+template <typename... Args>
+void on_hand_written_path(const char* what, void (*avx512)(Args...), void (*avx2)(Args...), Args... args) {
   switch (gemm_path::float32_path()) {
-    case gemm_path::Float32Path::Avx512:
-      return gemm_path::avx512_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
-    case gemm_path::Float32Path::Avx2:
-      return gemm_path::avx2_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
+    case gemm_path::Float32Path::Avx512: return avx512(args...);
+    case gemm_path::Float32Path::Avx2: return avx2(args...);
     case gemm_path::Float32Path::Eigen: break;
   }
-  throw Error("rows: the CPU GEMM path is eigen, which has no row-table form; ask dot_rows_available() first");
+  throw Error(detail::concat(what, ": the CPU GEMM path is eigen, which has no such form; ask dot_rows_available() first"));
+}
+
+}  // namespace
+
+void rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
+          const int64_t* b_offsets, float beta, float* C, int64_t ldc) {
+  on_hand_written_path("rows", &gemm_path::avx512_rows, &gemm_path::avx2_rows, M, N, K, alpha, A, lda, B, b_offsets,
+                       beta, C, ldc);
 }
 
 void dot_rows(int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda, const float* B,
               const int64_t* b_offsets, float beta, float* C, int64_t ldc) {
-  switch (gemm_path::float32_path()) {
-    case gemm_path::Float32Path::Avx512:
-      return gemm_path::avx512_dot_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
-    case gemm_path::Float32Path::Avx2:
-      return gemm_path::avx2_dot_rows(M, N, K, alpha, A, lda, B, b_offsets, beta, C, ldc);
-    case gemm_path::Float32Path::Eigen: break;
-  }
-  throw Error("dot_rows: the CPU GEMM path is eigen, which has no dot-product form; ask dot_rows_available() first");
+  on_hand_written_path("dot_rows", &gemm_path::avx512_dot_rows, &gemm_path::avx2_dot_rows, M, N, K, alpha, A, lda, B,
+                       b_offsets, beta, C, ldc);
 }
 
 template <typename T>
