@@ -342,7 +342,9 @@ TEST_CASE("dot_rows: both paths against a naive loop, ragged blocks, scattered r
   };
   // The kernels take 4 rows of A x 6 rows of B and 16 k at a time: sizes on and off those.
   const Size sizes[] = {{1, 1, 1}, {4, 6, 16}, {5, 7, 17}, {3, 11, 15}, {16, 144, 100}, {9, 13, 1}, {2, 3, 0}};
-  for (const auto& [name, run] : dot_rows_paths()) {
+  for (const auto& path : dot_rows_paths()) {
+    const std::string& name = path.first;  // not a structured binding: CAPTURE (a lambda) in clang 14
+    const DotRowsF32 run = path.second;
     for (const Size& s : sizes) {
       for (const float beta : {0.0f, 1.0f, -0.5f}) {
         const float alpha = beta == -0.5f ? 0.75f : 1.0f;
@@ -427,7 +429,9 @@ TEST_CASE("gemm rows(): both paths against a naive loop and each other, rows at 
       std::vector<float> C0 = randn({s.M * ldc}, g).to_vector<float>();
       if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
       std::vector<float> first;
-      for (const auto& [name, run] : paths) {
+      for (const auto& path : paths) {
+        const std::string& name = path.first;  // not a structured binding: CAPTURE (a lambda) in clang 14
+        const DotRowsF32 run = path.second;
         std::vector<float> C = C0;
         run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
         CAPTURE(name);
