@@ -18,7 +18,8 @@
 // and a binary built here runs on a CPU without AVX-512; float64 (the gradient checks), and
 // float32 on CPUs without AVX2, go to Eigen's GEMM. The environment variable SC_CPU_GEMM
 // (avx512, avx2 or eigen) forces one path for float32, for tests and benchmarks; a path the
-// CPU cannot run is refused with an error.
+// CPU cannot run is refused with an error. The same choice stands for the other hand-written
+// float32 CPU paths: rows() and dot_rows() below (and so conv2d's grid), and the AVX-512 max pool.
 //
 // Threads: called outside an OpenMP parallel region, one GEMM uses all threads; called
 // inside one (an op that splits its own work between threads), it runs on the calling

@@ -333,40 +333,53 @@ ScatteredRows scattered_rows(int64_t N, int64_t K, Generator& g) {
   return b;
 }
 
+// The two row-table forms (kernels/gemm.h), checked alike: dot_rows reads row j of B (K values
+// from offsets[j]), rows() row k of B (N values from offsets[k]). B's rows are scattered
+// (scattered_rows), C has padding columns, and C0 is NaN when beta == 0 (it must not leak
+// through). Each path against the naive loop, then every path against the first, bit for bit:
+// the AVX-512 and AVX2 kernels run the same chain of multiply-adds per element.
+enum class RowForm { Dot, Gemm };
+
+void check_row_form(RowForm form, const std::vector<std::pair<std::string, DotRowsF32>>& paths, int64_t M, int64_t N,
+                    int64_t K, float beta, Generator& g) {
+  const float alpha = beta == -0.5f ? 0.75f : 1.0f;
+  const int64_t lda = K + 1, ldc = N + 3;
+  const std::vector<float> A = randn({M * lda + 1}, g).to_vector<float>();
+  const ScatteredRows B = form == RowForm::Dot ? scattered_rows(N, K, g) : scattered_rows(K, N, g);
+  std::vector<float> C0 = randn({M * ldc}, g).to_vector<float>();
+  if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> first;
+  for (const auto& path : paths) {
+    const std::string& name = path.first;  // not a structured binding: CAPTURE (a lambda) in clang 14
+    std::vector<float> C = C0;
+    path.second(M, N, K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
+    CAPTURE(name);
+    CAPTURE(M);
+    CAPTURE(N);
+    CAPTURE(K);
+    CAPTURE(beta);
+    check_against_loop(
+        M, N, K, alpha, beta, [&](int64_t i, int64_t k) { return double(A[i * lda + k]); },
+        [&](int64_t k, int64_t j) {
+          return double(form == RowForm::Dot ? B.data[B.offsets[j] + k] : B.data[B.offsets[k] + j]);
+        },
+        C0, C, ldc);
+    if (first.empty())
+      first = C;
+    else
+      CHECK(std::memcmp(first.data(), C.data(), C.size() * sizeof(float)) == 0);
+  }
+}
+
 }  // namespace
 
 TEST_CASE("dot_rows: both paths against a naive loop, ragged blocks, scattered rows, every beta") {
   Generator g(41);
-  struct Size {
-    int64_t M, N, K;
-  };
   // The kernels take 4 rows of A x 6 rows of B and 16 k at a time: sizes on and off those.
-  const Size sizes[] = {{1, 1, 1}, {4, 6, 16}, {5, 7, 17}, {3, 11, 15}, {16, 144, 100}, {9, 13, 1}, {2, 3, 0}};
-  for (const auto& path : dot_rows_paths()) {
-    const std::string& name = path.first;  // not a structured binding: CAPTURE (a lambda) in clang 14
-    const DotRowsF32 run = path.second;
-    for (const Size& s : sizes) {
-      for (const float beta : {0.0f, 1.0f, -0.5f}) {
-        const float alpha = beta == -0.5f ? 0.75f : 1.0f;
-        const int64_t lda = s.K + 2, ldc = s.N + 4;
-        const std::vector<float> A = randn({s.M * lda + 1}, g).to_vector<float>();
-        const ScatteredRows B = scattered_rows(s.N, s.K, g);
-        std::vector<float> C0 = randn({s.M * ldc}, g).to_vector<float>();
-        if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
-        std::vector<float> C = C0;
-        run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
-        CAPTURE(name);
-        CAPTURE(s.M);
-        CAPTURE(s.N);
-        CAPTURE(s.K);
-        CAPTURE(beta);
-        // dot_rows: row j of B, K values from offsets[j]
-        check_against_loop(
-            s.M, s.N, s.K, alpha, beta, [&](int64_t i, int64_t k) { return double(A[i * lda + k]); },
-            [&](int64_t k, int64_t j) { return double(B.data[B.offsets[j] + k]); }, C0, C, ldc);
-      }
-    }
-  }
+  const int64_t sizes[][3] = {{1, 1, 1}, {4, 6, 16}, {5, 7, 17}, {3, 11, 15}, {16, 144, 100}, {9, 13, 1}, {2, 3, 0}};
+  for (const auto& s : sizes)
+    for (const float beta : {0.0f, 1.0f, -0.5f})
+      check_row_form(RowForm::Dot, dot_rows_paths(), s[0], s[1], s[2], beta, g);
 }
 
 TEST_CASE("dot_rows: the AVX-512 and AVX2 paths give the same bits, on 1, 2 and 3 threads") {
@@ -413,44 +426,11 @@ TEST_CASE("gemm rows(): both paths against a naive loop and each other, rows at 
     return;
   }
   Generator g(47);
-  struct Size {
-    int64_t M, N, K;
-  };
   // Tiles of 6 x 16 and 8 x 32, K slices of at most 256: full strips read in place, a ragged
   // last strip packed, two K slices (K = 400), and a product big enough to be threaded.
-  const Size sizes[] = {{1, 1, 1}, {8, 32, 9}, {9, 47, 20}, {13, 100, 400}, {70, 561, 360}, {3, 5, 0}};
-  for (const Size& s : sizes) {
-    for (const float beta : {0.0f, 1.0f, -0.5f}) {
-      const float alpha = beta == -0.5f ? 0.75f : 1.0f;
-      const int64_t lda = s.K + 1, ldc = s.N + 3;
-      const std::vector<float> A = randn({s.M * lda + 1}, g).to_vector<float>();
-      // row k of B: N floats at offsets[k], the rows in reverse order with gaps between them
-      const ScatteredRows B = scattered_rows(s.K, s.N, g);
-      std::vector<float> C0 = randn({s.M * ldc}, g).to_vector<float>();
-      if (beta == 0.0f) std::fill(C0.begin(), C0.end(), std::numeric_limits<float>::quiet_NaN());
-      std::vector<float> first;
-      for (const auto& path : paths) {
-        const std::string& name = path.first;  // not a structured binding: CAPTURE (a lambda) in clang 14
-        const DotRowsF32 run = path.second;
-        std::vector<float> C = C0;
-        run(s.M, s.N, s.K, alpha, A.data(), lda, B.data.data(), B.offsets.data(), beta, C.data(), ldc);
-        CAPTURE(name);
-        CAPTURE(s.M);
-        CAPTURE(s.N);
-        CAPTURE(s.K);
-        CAPTURE(beta);
-        // rows(): row k of B, N values from offsets[k]
-        check_against_loop(
-            s.M, s.N, s.K, alpha, beta, [&](int64_t i, int64_t k) { return double(A[i * lda + k]); },
-            [&](int64_t k, int64_t j) { return double(B.data[B.offsets[k] + j]); }, C0, C, ldc);
-        // the AVX-512 and AVX2 micro-kernels: the same chain of multiply-adds per element
-        if (first.empty())
-          first = C;
-        else
-          CHECK(std::memcmp(first.data(), C.data(), C.size() * sizeof(float)) == 0);
-      }
-    }
-  }
+  const int64_t sizes[][3] = {{1, 1, 1}, {8, 32, 9}, {9, 47, 20}, {13, 100, 400}, {70, 561, 360}, {3, 5, 0}};
+  for (const auto& s : sizes)
+    for (const float beta : {0.0f, 1.0f, -0.5f}) check_row_form(RowForm::Gemm, paths, s[0], s[1], s[2], beta, g);
 }
 
 TEST_CASE("gemm paths: SC_CPU_GEMM names a path or is refused") {

@@ -431,8 +431,8 @@ __attribute__((target("avx2,fma"))) void dot_block_avx2(int64_t K, const float* 
     for (int64_t j0 = 0; j0 < cols; j0 += 3) {
       __m256 l00 = _mm256_setzero_ps(), l01 = l00, l02 = l00, l10 = l00, l11 = l00, l12 = l00;
       __m256 h00 = l00, h01 = l00, h02 = l00, h10 = l00, h11 = l00, h12 = l00;
-      // a ragged block repeats its last row, as dot_rows_with gives the pointers
-      const float *ar0 = a[r0], *ar1 = a[std::min<int64_t>(r0 + 1, kDotRowsA - 1)];
+      // a ragged block repeats its last row, as dot_rows_with gives the pointers (all 4 valid)
+      const float *ar0 = a[r0], *ar1 = a[r0 + 1];
       const float *br0 = b[j0], *br1 = b[j0 + 1], *br2 = b[j0 + 2];
       int64_t k = 0;
       for (; k + 16 <= K; k += 16) {
