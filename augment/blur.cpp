@@ -2,9 +2,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <optional>
 #include <sstream>
 
 #include "augment/checks.h"
+#include "augment/plan.h"
+#include "core/augment.h"
 
 namespace sc::augment {
 
@@ -16,13 +19,6 @@ namespace {
 
 void check_kernel_size(int64_t kernel_size, const char* where) {
   SC_CHECK(kernel_size > 0 && kernel_size % 2 == 1, where, ": kernel_size must be odd and positive, got ", kernel_size);
-}
-
-// Reflect padding: -1 -> 1, n -> n - 2 (valid while the overhang is smaller than n).
-int64_t reflect(int64_t i, int64_t n) {
-  if (i < 0) return -i;
-  if (i >= n) return 2 * (n - 1) - i;
-  return i;
 }
 
 }  // namespace
@@ -50,39 +46,9 @@ Image gaussian_blur(const Image& in, int64_t kernel_size, double sigma) {
   const int64_t half = kernel_size / 2;
   SC_CHECK(half < in.height && half < in.width, "gaussian_blur: reflect padding needs kernel_size / 2 (", half,
            ") smaller than the image's height and width, got ", in.height, "x", in.width);
-  const std::vector<float> kernel = gaussian_kernel1d(kernel_size, sigma);
-  const int64_t h = in.height, w = in.width;
-
-  // Separable: rows first into `tmp`, then columns. Each row is copied once into a buffer
-  // padded by reflection, so the inner loops run over plain arrays (and vectorize); each
-  // output still sums its taps in kernel order.
-  std::vector<float> padded(static_cast<size_t>(w + 2 * half));
-  std::vector<float> tmp(static_cast<size_t>(h * w));
-  Image out(in.channels, h, w);
-  for (int64_t c = 0; c < in.channels; ++c) {
-    const float* plane = &in.pixels[c * h * w];
-    for (int64_t y = 0; y < h; ++y) {
-      const float* row = plane + y * w;
-      for (int64_t x = -half; x < w + half; ++x) padded[x + half] = row[reflect(x, w)];
-      float* tmp_row = &tmp[y * w];
-      std::fill(tmp_row, tmp_row + w, 0.0f);
-      for (int64_t k = 0; k < kernel_size; ++k) {
-        const float weight = kernel[k];
-        const float* src = &padded[k];
-        for (int64_t x = 0; x < w; ++x) tmp_row[x] += weight * src[x];
-      }
-    }
-    float* dst = &out.pixels[c * h * w];
-    for (int64_t y = 0; y < h; ++y) {
-      float* out_row = dst + y * w;
-      std::fill(out_row, out_row + w, 0.0f);
-      for (int64_t k = 0; k < kernel_size; ++k) {
-        const float* src_row = &tmp[reflect(y + k - half, h) * w];
-        const float weight = kernel[k];
-        for (int64_t x = 0; x < w; ++x) out_row[x] += weight * src_row[x];
-      }
-    }
-  }
+  const std::vector<float> taps = gaussian_kernel1d(kernel_size, sigma);
+  Image out(in.channels, in.height, in.width);
+  blur_image_cpu(in.pixels.data(), in.channels, in.height, in.width, taps.data(), kernel_size, out.pixels.data());
   return out;
 }
 
@@ -94,11 +60,31 @@ GaussianBlur::GaussianBlur(int64_t kernel_size, double sigma_min, double sigma_m
   check_probability(p, "GaussianBlur");
 }
 
+std::optional<double> GaussianBlur::draw_sigma(Generator& gen) const {
+  if (!(gen.uniform() < p_)) return std::nullopt;
+  return sigma_min_ + (sigma_max_ - sigma_min_) * gen.uniform();
+}
+
+// Kernels of more taps than a step holds run here directly; the steps would refuse them.
 Image GaussianBlur::apply(const Image& in, Generator& gen) const {
   check_image(in, "GaussianBlur");
-  if (!(gen.uniform() < p_)) return in;
-  const double sigma = sigma_min_ + (sigma_max_ - sigma_min_) * gen.uniform();
-  return gaussian_blur(in, kernel_size_, sigma);
+  const std::optional<double> sigma = draw_sigma(gen);
+  return sigma ? gaussian_blur(in, kernel_size_, *sigma) : in;
+}
+
+void GaussianBlur::draw_steps(PlanBuilder& plan, Generator& gen) const {
+  SC_CHECK(kernel_size_ <= kernels::kAugmentMaxWeights, "GaussianBlur: a plan holds kernels of at most ", kernels::kAugmentMaxWeights,
+           " taps, got kernel_size ", kernel_size_, " (augment on the CPU for a larger blur)");
+  const std::optional<double> sigma = draw_sigma(gen);
+  if (!sigma) return;
+  SC_CHECK(kernel_size_ / 2 < plan.height() && kernel_size_ / 2 < plan.width(), "GaussianBlur: reflect padding needs kernel_size / 2 (",
+           kernel_size_ / 2, ") smaller than the image's height and width, got ", plan.height(), "x", plan.width());
+  kernels::AugmentStep s;
+  s.kind = kernels::AugmentStepKind::Blur;
+  s.kernel_size = static_cast<int32_t>(kernel_size_);
+  const std::vector<float> taps = gaussian_kernel1d(kernel_size_, *sigma);
+  std::copy(taps.begin(), taps.end(), s.weights);
+  plan.add(s);
 }
 
 std::string GaussianBlur::describe() const {

@@ -2,6 +2,7 @@
 // Gaussian blur: a deterministic form and a random one (random sigma, applied with
 // probability p), following torchvision's gaussian_blur on tensors.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -25,9 +26,11 @@ class GaussianBlur : public Transform {
  public:
   GaussianBlur(int64_t kernel_size, double sigma_min = 0.1, double sigma_max = 2.0, double p = 1.0);
   Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:
+  std::optional<double> draw_sigma(Generator& gen) const;
   int64_t kernel_size_;
   double sigma_min_, sigma_max_, p_;
 };

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "augment/transform.h"
+#include "core/augment.h"
 
 namespace sc::augment {
 
@@ -18,7 +19,8 @@ namespace sc::augment {
 // The luma weights torchvision's rgb_to_grayscale uses: 0.2989 R + 0.587 G + 0.114 B.
 // ITU-R 601-2 rounds the red weight to 0.299; torchvision (and so we, to agree with it
 // to float precision) use 0.2989, so pure white maps to 0.9999 rather than 1.
-constexpr float kLumaR = 0.2989f, kLumaG = 0.587f, kLumaB = 0.114f;
+constexpr float kLumaR = kernels::augment_math::kLumaR, kLumaG = kernels::augment_math::kLumaG,
+                kLumaB = kernels::augment_math::kLumaB;
 
 // RGB (3 channels) -> luma, returned with `output_channels` = 1 or 3 identical channels.
 // A one-channel image is returned unchanged (output_channels must then be 1).
@@ -49,7 +51,7 @@ Image solarize(const Image& in, double threshold);
 class ColorJitter : public Transform {
  public:
   ColorJitter(double brightness, double contrast, double saturation, double hue, double p = 1.0);
-  Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:
@@ -61,7 +63,7 @@ class ColorJitter : public Transform {
 class RandomGrayscale : public Transform {
  public:
   explicit RandomGrayscale(double p = 0.1);
-  Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:
@@ -72,7 +74,7 @@ class RandomGrayscale : public Transform {
 class Solarize : public Transform {
  public:
   Solarize(double threshold, double p = 0.5);
-  Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:

@@ -5,6 +5,8 @@
 #include <sstream>
 
 #include "augment/checks.h"
+#include "augment/plan.h"
+#include "core/augment.h"
 
 namespace sc::augment {
 
@@ -17,26 +19,6 @@ namespace {
 // Python's round(): nearest integer, halves to even (std::nearbyint in the default
 // rounding mode). torchvision's get_params rounds the crop sides this way.
 int64_t round_half_even(double x) { return static_cast<int64_t>(std::nearbyint(x)); }
-
-// For one output axis: the two input indices and the weight of the second, as PyTorch's
-// bilinear interpolation with align_corners=False (half-pixel centers), in float32.
-struct LinearTap {
-  int64_t i0, i1;
-  float w1;
-};
-
-std::vector<LinearTap> linear_taps(int64_t in_size, int64_t out_size) {
-  std::vector<LinearTap> taps(out_size);
-  const float scale = static_cast<float>(in_size) / static_cast<float>(out_size);
-  for (int64_t o = 0; o < out_size; ++o) {
-    float src = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
-    if (src < 0.0f) src = 0.0f;  // the first half pixel repeats the edge
-    const int64_t i0 = static_cast<int64_t>(src);
-    const int64_t i1 = i0 + (i0 < in_size - 1 ? 1 : 0);
-    taps[o] = {i0, i1, src - static_cast<float>(i0)};
-  }
-  return taps;
-}
 
 }  // namespace
 
@@ -56,42 +38,61 @@ Image crop(const Image& in, int64_t top, int64_t left, int64_t height, int64_t w
   return out;
 }
 
+namespace {
+
+// The one-step forms of the deterministic functions below.
+kernels::AugmentStep resized_crop_step(int64_t top, int64_t left, int64_t height, int64_t width, int64_t out_height,
+                                       int64_t out_width) {
+  kernels::AugmentStep s;
+  s.kind = kernels::AugmentStepKind::ResizedCrop;
+  s.top = static_cast<int32_t>(top), s.left = static_cast<int32_t>(left);
+  s.height = static_cast<int32_t>(height), s.width = static_cast<int32_t>(width);
+  s.out_height = static_cast<int32_t>(out_height), s.out_width = static_cast<int32_t>(out_width);
+  return s;
+}
+
+kernels::AugmentStep hflip_step() {
+  kernels::AugmentStep s;
+  s.kind = kernels::AugmentStepKind::HorizontalFlip;
+  return s;
+}
+
+// The rotation's cosine and sine, rounded to float as torchvision builds its grid: of the
+// inverse rotation (rows going down), which maps an output pixel back to its source.
+void rotation_cos_sin(double degrees, float* cos_a, float* sin_a) {
+  const double radians = -degrees * (M_PI / 180.0);
+  *cos_a = static_cast<float>(std::cos(radians));
+  *sin_a = static_cast<float>(std::sin(radians));
+}
+
+void check_sides(int64_t height, int64_t width, const char* where) {
+  SC_CHECK(height <= INT32_MAX && width <= INT32_MAX, where, ": sides above 2^31 - 1 are not supported, got ", height, "x", width);
+}
+
+}  // namespace
+
 Image resize_bilinear(const Image& in, int64_t out_height, int64_t out_width) {
   check_image(in, "resize_bilinear");
   SC_CHECK(out_height > 0 && out_width > 0, "resize_bilinear: the output size must be positive, got ", out_height, "x", out_width);
-  const std::vector<LinearTap> rows = linear_taps(in.height, out_height);
-  const std::vector<LinearTap> cols = linear_taps(in.width, out_width);
-  Image out(in.channels, out_height, out_width);
-  for (int64_t c = 0; c < in.channels; ++c) {
-    const float* plane = &in.pixels[c * in.height * in.width];
-    float* dst = &out.pixels[c * out_height * out_width];
-    for (int64_t y = 0; y < out_height; ++y) {
-      const LinearTap& r = rows[y];
-      const float* row0 = plane + r.i0 * in.width;
-      const float* row1 = plane + r.i1 * in.width;
-      const float h1 = r.w1, h0 = 1.0f - r.w1;
-      for (int64_t x = 0; x < out_width; ++x) {
-        const LinearTap& t = cols[x];
-        const float w1 = t.w1, w0 = 1.0f - t.w1;
-        dst[y * out_width + x] = h0 * (w0 * row0[t.i0] + w1 * row0[t.i1]) + h1 * (w0 * row1[t.i0] + w1 * row1[t.i1]);
-      }
-    }
-  }
-  return out;
+  check_sides(out_height, out_width, "resize_bilinear");
+  check_sides(in.height, in.width, "resize_bilinear");
+  return run_steps(in, {resized_crop_step(0, 0, in.height, in.width, out_height, out_width)});
 }
 
 Image resized_crop(const Image& in, int64_t top, int64_t left, int64_t height, int64_t width, int64_t out_height, int64_t out_width) {
-  return resize_bilinear(crop(in, top, left, height, width), out_height, out_width);
+  check_image(in, "resized_crop");
+  SC_CHECK(height > 0 && width > 0, "resized_crop: the window must have positive height and width, got ", height, "x", width);
+  SC_CHECK(top >= 0 && left >= 0 && top + height <= in.height && left + width <= in.width, "resized_crop: the window rows [", top, ", ",
+           top + height, ") x columns [", left, ", ", left + width, ") does not fit inside the ", in.height, "x", in.width, " image");
+  SC_CHECK(out_height > 0 && out_width > 0, "resized_crop: the output size must be positive, got ", out_height, "x", out_width);
+  check_sides(out_height, out_width, "resized_crop");
+  check_sides(in.height, in.width, "resized_crop");
+  return run_steps(in, {resized_crop_step(top, left, height, width, out_height, out_width)});
 }
 
 Image hflip(const Image& in) {
   check_image(in, "hflip");
-  Image out(in.channels, in.height, in.width);
-  for (int64_t row = 0; row < in.channels * in.height; ++row) {
-    const float* src = &in.pixels[row * in.width];
-    std::reverse_copy(src, src + in.width, &out.pixels[row * in.width]);
-  }
-  return out;
+  return run_steps(in, {hflip_step()});
 }
 
 Image rotate(const Image& in, double degrees, const std::vector<float>& fill) {
@@ -99,37 +100,11 @@ Image rotate(const Image& in, double degrees, const std::vector<float>& fill) {
   SC_CHECK(std::isfinite(degrees), "rotate: the angle must be finite, got ", degrees);
   SC_CHECK(fill.size() == 1 || static_cast<int64_t>(fill.size()) == in.channels, "rotate: fill must hold 1 value or one per channel (",
            in.channels, "), got ", fill.size());
-  const int64_t h = in.height, w = in.width;
-
-  // The output-to-input map, rounded to float32 as torchvision builds it: the inverse
-  // rotation matrix [cos, -sin; sin, cos] (rows going down), divided by the half sizes
-  // because grid_sample works in [-1, 1] coordinates.
-  const double radians = -degrees * (M_PI / 180.0);
-  const float cos_a = static_cast<float>(std::cos(radians));
-  const float sin_a = static_cast<float>(std::sin(radians));
-  const float half_w = 0.5f * static_cast<float>(w), half_h = 0.5f * static_cast<float>(h);
-  const float gx_from_u = cos_a / half_w, gx_from_v = sin_a / half_w;
-  const float gy_from_u = -sin_a / half_h, gy_from_v = cos_a / half_h;
-
-  Image out(in.channels, h, w);
-  const int64_t plane = h * w;
-  for (int64_t y = 0; y < h; ++y) {
-    const float v = static_cast<float>(y) + 0.5f - half_h;  // offset from the center, pixel centers
-    for (int64_t x = 0; x < w; ++x) {
-      const float u = static_cast<float>(x) + 0.5f - half_w;
-      // Normalized grid coordinates, then grid_sample's un-normalization (align_corners=False).
-      const float gx = u * gx_from_u + v * gx_from_v;
-      const float gy = u * gy_from_u + v * gy_from_v;
-      const float src_x = ((gx + 1.0f) * static_cast<float>(w) - 1.0f) / 2.0f;
-      const float src_y = ((gy + 1.0f) * static_cast<float>(h) - 1.0f) / 2.0f;
-      const int64_t sx = static_cast<int64_t>(std::nearbyint(src_x));
-      const int64_t sy = static_cast<int64_t>(std::nearbyint(src_y));
-      const bool inside = sx >= 0 && sx < w && sy >= 0 && sy < h;
-      for (int64_t c = 0; c < in.channels; ++c) {
-        out.pixels[c * plane + y * w + x] = inside ? in.pixels[c * plane + sy * w + sx] : fill[fill.size() == 1 ? 0 : c];
-      }
-    }
-  }
+  float cos_a = 0.0f, sin_a = 0.0f;
+  rotation_cos_sin(degrees, &cos_a, &sin_a);
+  Image out(in.channels, in.height, in.width);
+  rotate_image_cpu(in.pixels.data(), in.channels, in.height, in.width, cos_a, sin_a, fill.data(), fill.size() > 1,
+                             out.pixels.data());
   return out;
 }
 
@@ -173,10 +148,10 @@ CropBox RandomResizedCrop::sample_box(int64_t height, int64_t width, Generator& 
   return {(height - h) / 2, (width - w) / 2, h, w};
 }
 
-Image RandomResizedCrop::apply(const Image& in, Generator& gen) const {
-  check_image(in, "RandomResizedCrop");
-  const CropBox box = sample_box(in.height, in.width, gen);
-  return resized_crop(in, box.top, box.left, box.height, box.width, size_, size_);
+void RandomResizedCrop::draw_steps(PlanBuilder& plan, Generator& gen) const {
+  const CropBox box = sample_box(plan.height(), plan.width(), gen);
+  check_sides(size_, size_, "RandomResizedCrop");
+  plan.add(resized_crop_step(box.top, box.left, box.height, box.width, size_, size_));
 }
 
 std::string RandomResizedCrop::describe() const {
@@ -190,9 +165,8 @@ std::string RandomResizedCrop::describe() const {
 
 HorizontalFlip::HorizontalFlip(double p) : p_(p) { check_probability(p, "HorizontalFlip"); }
 
-Image HorizontalFlip::apply(const Image& in, Generator& gen) const {
-  check_image(in, "HorizontalFlip");
-  return gen.uniform() < p_ ? hflip(in) : in;
+void HorizontalFlip::draw_steps(PlanBuilder& plan, Generator& gen) const {
+  if (gen.uniform() < p_) plan.add(hflip_step());
 }
 
 std::string HorizontalFlip::describe() const {
@@ -209,10 +183,28 @@ RandomRotation::RandomRotation(double degrees, std::vector<float> fill) : degree
   SC_CHECK(!fill_.empty(), "RandomRotation: fill must hold at least one value");
 }
 
+double RandomRotation::draw_angle(int64_t channels, Generator& gen) const {
+  SC_CHECK(fill_.size() == 1 || static_cast<int64_t>(fill_.size()) == channels, "RandomRotation: fill must hold 1 value or one per channel (",
+           channels, "), got ", fill_.size());
+  return -degrees_ + 2.0 * degrees_ * gen.uniform();
+}
+
+// A fill of more values than a step holds runs here directly; the steps would refuse it.
 Image RandomRotation::apply(const Image& in, Generator& gen) const {
   check_image(in, "RandomRotation");
-  const double angle = -degrees_ + 2.0 * degrees_ * gen.uniform();
-  return rotate(in, angle, fill_);
+  return rotate(in, draw_angle(in.channels, gen), fill_);
+}
+
+void RandomRotation::draw_steps(PlanBuilder& plan, Generator& gen) const {
+  const double angle = draw_angle(plan.channels(), gen);
+  SC_CHECK(fill_.size() <= static_cast<size_t>(kernels::kAugmentMaxWeights), "RandomRotation: a plan holds at most ",
+           kernels::kAugmentMaxWeights, " fill values, got ", fill_.size());
+  kernels::AugmentStep s;
+  s.kind = kernels::AugmentStepKind::Rotate;
+  rotation_cos_sin(angle, &s.cos_a, &s.sin_a);
+  std::copy(fill_.begin(), fill_.end(), s.weights);
+  s.fill_per_channel = fill_.size() > 1 ? 1 : 0;
+  plan.add(s);
 }
 
 std::string RandomRotation::describe() const {

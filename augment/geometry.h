@@ -60,7 +60,7 @@ struct CropBox {
 class RandomResizedCrop : public Transform {
  public:
   RandomResizedCrop(int64_t size, double scale_min = 0.08, double scale_max = 1.0, double ratio_min = 3.0 / 4.0, double ratio_max = 4.0 / 3.0);
-  Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
   // The window for an image of height x width, drawn as torchvision's get_params: up to
@@ -78,7 +78,7 @@ class RandomResizedCrop : public Transform {
 class HorizontalFlip : public Transform {
  public:
   explicit HorizontalFlip(double p = 0.5);
-  Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:
@@ -91,9 +91,11 @@ class RandomRotation : public Transform {
  public:
   explicit RandomRotation(double degrees, std::vector<float> fill = {0.0f});
   Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:
+  double draw_angle(int64_t channels, Generator& gen) const;
   double degrees_;
   std::vector<float> fill_;
 };

@@ -12,11 +12,19 @@
 
 namespace sc::augment {
 
+class PlanBuilder;
+
 class Transform {
  public:
   virtual ~Transform() = default;
   // The random form: draws its parameters from `gen`, then applies the deterministic form.
-  virtual Image apply(const Image& in, Generator& gen) const = 0;
+  // The default draws the steps (draw_steps) and runs them on the CPU (run_steps in
+  // augment/plan.h); a transform without steps overrides it.
+  virtual Image apply(const Image& in, Generator& gen) const;
+  // Draws this transform's parameters from `gen` exactly as apply() does and appends them as
+  // steps for an image of plan's current shape: the form the GPU runs (augment/plan.h).
+  // The default throws sc::Error: the transform has no plan form.
+  virtual void draw_steps(PlanBuilder& plan, Generator& gen) const;
   // A short description with the parameters, e.g. "RandomResizedCrop(28, scale=[0.2, 1])".
   virtual std::string describe() const = 0;
 };
@@ -28,6 +36,7 @@ class Compose : public Transform {
  public:
   explicit Compose(std::vector<TransformPtr> transforms) : transforms_(std::move(transforms)) {}
   Image apply(const Image& in, Generator& gen) const override;
+  void draw_steps(PlanBuilder& plan, Generator& gen) const override;
   std::string describe() const override;
 
  private:

@@ -89,6 +89,8 @@ int main(int argc, char** argv) {
   flag("--threads", &TrainConfig::threads, "Compute threads (0: all cores)");
   flag("--workers", &TrainConfig::workers, "Data loader threads");
   flag("--device", &TrainConfig::device, "cpu or cuda");
+  flag("--augment-device", &TrainConfig::augment_device,
+       "Where the views are made: cpu (loader threads) or cuda (the GPU, from plans the loader draws; needs --device cuda)");
   flag("--encoder", &TrainConfig::encoder, "convnet or resnet18");
   flag("--width", &TrainConfig::width, "Encoder width (ConvNet w, ResNet base width)");
   flag("--projection-dim", &TrainConfig::projection_dim, "Size of the embedding the loss sees");

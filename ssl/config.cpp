@@ -75,6 +75,7 @@ std::string config_to_json(const TrainConfig& c) {
   j["threads"] = c.threads;
   j["workers"] = c.workers;
   j["device"] = c.device;
+  j["augment_device"] = c.augment_device;
   j["sync_bn"] = c.sync_bn;
   j["out_dir"] = c.out_dir;
   j["knn_k"] = c.knn_k;
@@ -117,6 +118,7 @@ TrainConfig config_from_json(const std::string& text) {
   read_field(j, "threads", c.threads);
   read_field(j, "workers", c.workers);
   read_field(j, "device", c.device);
+  read_field(j, "augment_device", c.augment_device);
   read_field(j, "sync_bn", c.sync_bn);
   read_field(j, "out_dir", c.out_dir);
   read_field(j, "knn_k", c.knn_k);
@@ -195,6 +197,11 @@ void validate_config(const TrainConfig& c) {
   SC_CHECK(c.device == "cpu" || c.device == "cuda", "--device must be cpu or cuda, got '", c.device, "'");
   SC_CHECK(c.device != "cuda" || cuda_available(), "--device cuda: ", cuda_unavailable_reason(),
            "; use --device cpu");
+  SC_CHECK(c.augment_device == "cpu" || c.augment_device == "cuda", "--augment-device must be cpu or cuda, got '",
+           c.augment_device, "'");
+  SC_CHECK(c.augment_device != "cuda" || c.device == "cuda",
+           "--augment-device cuda makes the views on the GPU the run trains on: it needs --device cuda (got --device ",
+           c.device, ")");
   check_range<int64_t>("--epochs", c.epochs, 1, kMaxEpochs);
   check_range<int64_t>("--steps", c.max_steps, 0, kMaxSteps, " (0: run all epochs)");
   check_range<int64_t>("--batch-size", c.batch_size, 2, kMaxBatchSize, " (a batch needs other images to contrast with)");
@@ -278,7 +285,7 @@ void check_resume_compatible(const TrainConfig& stored, const TrainConfig& reque
   for (const std::string& c : changed) list += "\n  " + c;
   throw Error("--resume: these flags would change the model or the recipe of the run in '" + stored.out_dir +
               "', so they cannot change on resume:" + list +
-              "\nResume without them (epochs, steps, threads, workers, device, logging, the kNN monitor, the "
+              "\nResume without them (epochs, steps, threads, workers, device, augment device, logging, the kNN monitor, the "
               "number of ranks and --sync-bn may change), or start a new run with another --out.");
 }
 

@@ -43,6 +43,10 @@ struct TrainConfig {
   int threads = 0;             // compute threads (0: leave the default, all cores)
   int workers = 2;             // data loader threads
   std::string device = "cpu";  // cpu | cuda
+  // Where the views are made: "cpu" (the loader's workers) or "cuda" (the workers only draw
+  // each view's random parameters; the GPU makes the views from the uint8 images: the same
+  // views, kernels/augment.h). "cuda" needs --device cuda. May change on resume.
+  std::string augment_device = "cpu";
   // Data-parallel runs (mpirun -np N simclr train; ssl/distributed.h): batch_size above is the
   // global batch, split evenly over the ranks. With sync_bn every BatchNorm uses the batch
   // statistics of all ranks. Needs more than one rank; may change on resume, like the rank count.
@@ -88,7 +92,7 @@ void check_augment_preset(const char* flag, const std::string& preset);
 void check_preview_flags(const std::string& preset, int64_t count);
 
 // What a resumed run may change: how long it runs and how (epochs, steps, threads, workers,
-// device, logging, the kNN monitor, the number of ranks and --sync-bn). Everything else defines the model or the recipe.
+// device, augment device, logging, the kNN monitor, the number of ranks and --sync-bn). Everything else defines the model or the recipe.
 // Throws sc::Error listing every flag whose value differs between the run's stored config and
 // `requested`, with both values, and what to do instead.
 void check_resume_compatible(const TrainConfig& stored, const TrainConfig& requested);

@@ -273,6 +273,8 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
   loader_options.num_workers = config.workers;
   loader_options.seed = config.seed;
   loader_options.pin_memory = device == Device::CUDA;  // batches land in page-locked memory
+  // --augment-device cuda: the workers only draw the views' parameters; the GPU makes them.
+  loader_options.draw_plans = config.augment_device == "cuda";
   loader_options.shard_index = dp.rank;
   loader_options.shard_count = dp.world_size;
   // The views are as large as the images (their shorter side, for images of their own size
@@ -377,10 +379,12 @@ TrainResult train(const TrainConfig& config, const TrainData& data, StartMode mo
       const auto step_start = Clock::now();
       const double communication_before = dist::collective_seconds();
       StepResult r;
-      if (hooks.on_batch) hooks.on_batch(step, batch->images);
       if (hooks.on_step_start) hooks.on_step_start(step);
       try {
-        r = train_step(*method, *optimizer, schedule, batch->images.to(device), step, hooks, &reducer);
+        // The views on the training device: made there from plans, or copied there.
+        const Tensor views = batch->plans ? batch->plans->run(device) : batch->images.to(device);
+        if (hooks.on_batch) hooks.on_batch(step, views);
+        r = train_step(*method, *optimizer, schedule, views, step, hooks, &reducer);
       } catch (const Error& e) {
         throw stopped(e, epoch);
       }

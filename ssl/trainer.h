@@ -60,7 +60,8 @@ struct TrainHooks {
   std::function<void(int64_t step, Method& method, const Tensor& loss)> after_forward;
   std::function<void(int64_t step)> on_step_start;
   std::function<void(int64_t step)> on_step_end;
-  // Sees each two-view batch [2B, C, H, W] before its step (tests check the views' size).
+  // Sees each two-view batch [2B, C, H, W] on the training device, after on_step_start and
+  // before the step (tests check the views' size).
   std::function<void(int64_t step, const Tensor& views)> on_batch;
 };
 

@@ -446,3 +446,52 @@ TEST_CASE("data: pin_memory builds the same batches in page-locked memory (or sa
     CHECK(a.images.to_vector<float>() == b.images.to_vector<float>());
   }
 }
+
+// ---- views as plans (--augment-device cuda) ---------------------------------------------
+
+TEST_CASE("data: a loader drawing plans hands over the views its plain loader makes, bit for bit") {
+  // Fashion-MNIST with simclr-gray and a synthetic RGB set with simclr-rgb, so every step kind
+  // the presets draw runs. The plans are run on the CPU here; tests/test_cuda_augment.cpp shows
+  // the GPU runs them the same.
+  const Dataset fashion = load_fashion_mnist("test");
+  std::vector<uint8_t> px(fashion.image(0).data(), fashion.image(0).data() + 64 * fashion.image_numel());
+  std::vector<int64_t> labels(fashion.labels().begin(), fashion.labels().begin() + 64);
+  const Dataset gray("fashion-mnist/test[:64]", 1, 28, 28, std::move(px), std::move(labels), 10);
+  const Dataset rgb = synthetic(64, 3, 32, 32);
+  for (const auto& [ds, preset] : {std::pair{&gray, "simclr-gray"}, std::pair{&rgb, "simclr-rgb"}}) {
+    CAPTURE(preset);
+    const augment::TransformPtr transform = augment::make_preset(preset);
+    LoaderOptions opt{.batch_size = 16, .num_workers = 2, .seed = 77};
+    Loader views(*ds, opt, transform);
+    opt.draw_plans = true;
+    Loader plans(*ds, opt, transform);
+    views.start_epoch(1);
+    plans.start_epoch(1);
+    int batches = 0;
+    while (std::optional<Batch> a = views.next()) {
+      std::optional<Batch> b = plans.next();
+      REQUIRE(b.has_value());
+      CHECK_FALSE(b->images.defined());
+      REQUIRE(b->plans.has_value());
+      CHECK(b->plans->plans.size() == 32);
+      CHECK(b->indices == a->indices);
+      CHECK(b->labels.to_vector<int64_t>() == a->labels.to_vector<int64_t>());
+      const Tensor made = b->plans->run(Device::CPU);
+      REQUIRE(made.shape() == a->images.shape());
+      CHECK(std::memcmp(made.data<float>(), a->images.data<float>(), static_cast<size_t>(made.numel()) * sizeof(float)) == 0);
+      ++batches;
+    }
+    CHECK(batches == 4);
+    CHECK_FALSE(plans.next().has_value());
+  }
+}
+
+TEST_CASE("data: drawing plans needs a transform that has a plan form") {
+  const Dataset ds = synthetic(8);
+  CHECK(contains(message_of([&] { Loader loader(ds, {.batch_size = 4, .draw_plans = true}, nullptr); }),
+                 "draw_plans needs a transform"));
+  // A transform without a plan form fails the batch, naming itself, when the batch is built.
+  Loader loader(ds, {.batch_size = 4, .num_workers = 0, .draw_plans = true}, std::make_shared<AddUniform>());
+  loader.start_epoch(0);
+  CHECK(contains(message_of([&] { loader.next(); }), "has no plan form, so it cannot run on the GPU"));
+}

@@ -455,6 +455,9 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
   CHECK(back.lr == c.lr);
   CHECK(back.seed == c.seed);
   CHECK(back.epochs == 7);
+  c.augment_device = "cuda";
+  CHECK(config_from_json(config_to_json(c)).augment_device == "cuda");
+  CHECK(config_from_json("{}").augment_device == "cpu");  // a run from before the flag made its views on the CPU
   CHECK(contains(message_of([] { config_from_json("{\"epochs\": \"three\"}"); }), "\"epochs\" must be an integer"));
   CHECK(contains(message_of([] { config_from_json("{\"lr\": true}"); }), "\"lr\" must be a number"));
   CHECK(contains(message_of([] { config_from_json("{\"encoder\": 3}"); }), "\"encoder\" must be a string"));
@@ -477,6 +480,9 @@ TEST_CASE("simclr: config JSON round trip and the checks behind the CLI's errors
   if (!cuda_available())  // with a GPU, --device cuda is valid
     CHECK(contains(error_for([](TrainConfig& b) { b.device = "cuda"; }), cuda_unavailable_reason()));
   CHECK(contains(error_for([](TrainConfig& b) { b.device = "tpu"; }), "--device must be cpu or cuda"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.augment_device = "gpu"; }), "--augment-device must be cpu or cuda, got 'gpu'"));
+  CHECK(contains(error_for([](TrainConfig& b) { b.augment_device = "cuda"; }),
+                 "--augment-device cuda makes the views on the GPU the run trains on: it needs --device cuda (got --device cpu)"));
   CHECK(contains(error_for([](TrainConfig& b) { b.optimizer = "rmsprop"; }), "--optimizer must be"));
   CHECK(contains(error_for([](TrainConfig& b) { b.batch_size = 1; }), "--batch-size must be in [2, 65536]"));
   CHECK(contains(error_for([](TrainConfig& b) { b.epochs = 0; }), "--epochs must be in [1, 1000000], got 0"));
@@ -747,6 +753,31 @@ TEST_CASE("cuda: trainer: --device cuda trains like the CPU and writes a CPU che
   CHECK(std::isfinite(more.last_loss));
 }
 
+TEST_CASE("cuda: trainer: --augment-device cuda trains on the views the CPU loader makes") {
+  if (!cuda_available()) {
+    MESSAGE("SKIPPED (no GPU): ", std::string(cuda_unavailable_reason()));
+    return;
+  }
+  const fs::path cpu_views_dir = fresh_dir("train_cuda_cpu_views"), gpu_views_dir = fresh_dir("train_cuda_gpu_views");
+  TrainConfig config = tiny_config(cpu_views_dir);
+  config.device = "cuda";
+  const TrainResult cpu_views = train(config, tiny_data(), StartMode::New, quiet());
+  config = tiny_config(gpu_views_dir);
+  config.device = "cuda";
+  config.augment_device = "cuda";
+  const TrainResult gpu_views = train(config, tiny_data(), StartMode::New, quiet());
+  REQUIRE(gpu_views.epochs.size() == cpu_views.epochs.size());
+  // The same views (bit for bit, but for a contrast mean's last bit: tests/test_cuda_augment.cpp)
+  // on the same GPU: the losses agree ten times closer than the 1e-3 the CPU-vs-GPU test allows.
+  for (size_t e = 0; e < cpu_views.epochs.size(); ++e)
+    CHECK(std::abs(gpu_views.epochs[e].mean_loss - cpu_views.epochs[e].mean_loss) <=
+          1e-4 * std::abs(cpu_views.epochs[e].mean_loss));
+  // The device that makes the views may change on resume.
+  config.augment_device = "cpu";
+  config.epochs = 3;
+  CHECK(train(config, tiny_data(), StartMode::Resume, quiet()).steps == 12);
+}
+
 // ---- the trace of 20 steps recorded before the method seam --------------------------
 // tests/golden/simclr_trace_20_steps.txt was written by this test (SC_WRITE_SIMCLR_TRACE=1)
 // with the trainer as it was before ssl/method.h existed (commit 025974e). The redesigned
@@ -834,7 +865,8 @@ TEST_CASE("simclr: 20 steps reproduce the trace recorded before the method seam,
         << "# and when stride-1 convolutions moved to shifted rows of a zero-padded grid and the weight\n"
         << "# gradient to dot products (kernels/gemm.h rows, dot_rows), and when the CPU GEMM's K\n"
         << "# slices went from 384 to 256 deep, and when the CPU batch norm let short runs share its\n"
-        << "# lanes: new summation orders.\n";
+        << "# lanes: new summation orders; and when the augmentation moved to kernels/cpu/augment.cpp,\n"
+        << "# built without FMA contraction so the CPU and GPU views agree: the views' last bits.\n";
     for (const auto& line : trace.lines) out << line << "\n";
     MESSAGE("wrote ", golden.string());
     return;

@@ -57,6 +57,8 @@ Loader::Loader(const Dataset& dataset, LoaderOptions options, augment::Transform
            " is not a shard (0 <= index < count)");
   SC_CHECK(options_.batch_size % options_.shard_count == 0, "Loader(", dataset_.name(), "): the batch of ",
            options_.batch_size, " does not divide into ", options_.shard_count, " equal shards");
+  SC_CHECK(!options_.draw_plans || transform_, "Loader(", dataset_.name(),
+           "): draw_plans needs a transform (plans are drawn views; a plain batch has none)");
   const int64_t n = dataset_.size();
   batches_per_epoch_ = options_.drop_last ? n / options_.batch_size : (n + options_.batch_size - 1) / options_.batch_size;
   SC_CHECK(batches_per_epoch_ > 0, "Loader(", dataset_.name(), "): the dataset has ", n, " images, not enough for one batch of ",
@@ -74,9 +76,10 @@ Batch Loader::build(int64_t k) const {
   const int64_t begin = std::min(batch_end, batch_begin + options_.shard_index * shard);
   const int64_t end = options_.shard_count == 1 ? batch_end : std::min(batch_end, begin + shard);
   const std::span<const int64_t> indices(order_.data() + begin, static_cast<size_t>(end - begin));
-  Batch batch = transform_ ? make_two_view_batch(dataset_, indices, *transform_, options_.seed, epoch_,
-                                                 options_.pin_memory)
-                           : make_plain_batch(dataset_, indices, options_.pin_memory);
+  Batch batch = !transform_             ? make_plain_batch(dataset_, indices, options_.pin_memory)
+                : options_.draw_plans ? make_two_view_plans(dataset_, indices, *transform_, options_.seed, epoch_)
+                                      : make_two_view_batch(dataset_, indices, *transform_, options_.seed, epoch_,
+                                                            options_.pin_memory);
   batch.epoch = epoch_;
   batch.index = k;
   return batch;

@@ -47,6 +47,10 @@ struct LoaderOptions {
   // Build the batches' images in page-locked memory (empty_pinned), so the copy to the GPU
   // runs at full speed: on for a CUDA training run. Needs the CUDA backend and a GPU.
   bool pin_memory = false;
+  // Hand over two-view batches as plans (Batch::plans: the uint8 images and each view's
+  // drawn parameters) instead of float views, for the GPU to make the views
+  // (--augment-device cuda). Needs a transform with a plan form (augment/plan.h).
+  bool draw_plans = false;
   // Data parallel (ssl/distributed.h): this process builds only its shard of every batch.
   // batch_size stays the global batch; shard i of n gets rows [i * batch_size / n, (i + 1) *
   // batch_size / n) of each batch in the epoch order, so the n ranks together train on

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "augment/plan.h"
 #include "base/error.h"
 #include "core/generator.h"
 #include "core/ops.h"
@@ -51,8 +52,39 @@ Batch make_two_view_batch(const Dataset& dataset, std::span<const int64_t> indic
       std::copy(result.pixels.begin(), result.pixels.end(), out + (view * batch + j) * c * h * w);
     }
   }
-  return Batch{images, labels_of(dataset, indices), std::vector<int64_t>(indices.begin(), indices.end()), epoch, 0};
+  return Batch{images, labels_of(dataset, indices), std::vector<int64_t>(indices.begin(), indices.end()), epoch, 0, std::nullopt};
 }
+
+Batch make_two_view_plans(const Dataset& dataset, std::span<const int64_t> indices, const augment::Transform& transform,
+                          uint64_t seed, int64_t epoch) {
+  SC_CHECK(!indices.empty(), "make_two_view_plans(", dataset.name(), "): empty batch");
+  const auto batch = static_cast<int64_t>(indices.size());
+  ViewPlans out;
+  out.count = batch, out.channels = dataset.channels(), out.height = dataset.height(), out.width = dataset.width();
+  const int64_t numel = dataset.image_numel();
+  out.images.resize(static_cast<size_t>(batch * numel));
+  for (int64_t j = 0; j < batch; ++j) {
+    const std::span<const uint8_t> src = dataset.image(indices[j]);
+    std::copy(src.begin(), src.end(), out.images.begin() + j * numel);
+  }
+  out.plans.reserve(static_cast<size_t>(2 * batch));
+  for (int view = 0; view < 2; ++view) {
+    for (int64_t j = 0; j < batch; ++j) {
+      Generator gen(view_seed(seed, epoch, indices[j], view));
+      out.plans.push_back(augment::draw_view_plan(transform, out.channels, out.height, out.width, gen, static_cast<int32_t>(j)));
+      const AugmentPlan& first = out.plans.front();
+      const AugmentPlan& plan = out.plans.back();
+      SC_CHECK(plan.out_height == first.out_height && plan.out_width == first.out_width, "make_two_view_plans(", dataset.name(),
+               "): transform ", transform.describe(), " gave a ", plan.out_height, "x", plan.out_width, " view of sample ",
+               indices[j], " but a ", first.out_height, "x", first.out_width, " view earlier in the batch; every view must share one size");
+    }
+  }
+  Batch result{Tensor(), labels_of(dataset, indices), std::vector<int64_t>(indices.begin(), indices.end()), epoch, 0, std::nullopt};
+  result.plans = std::move(out);
+  return result;
+}
+
+Tensor ViewPlans::run(Device device) const { return augment_views(images, count, channels, height, width, plans, device); }
 
 Batch make_plain_batch(const Dataset& dataset, std::span<const int64_t> indices, bool pinned) {
   SC_CHECK(!indices.empty(), "make_plain_batch(", dataset.name(), "): empty batch");
@@ -65,7 +97,7 @@ Batch make_plain_batch(const Dataset& dataset, std::span<const int64_t> indices,
     const std::span<const uint8_t> src = dataset.image(indices[j]);
     for (int64_t k = 0; k < numel; ++k) out[j * numel + k] = src[k] / 255.0f;
   }
-  return Batch{images, labels_of(dataset, indices), std::vector<int64_t>(indices.begin(), indices.end()), 0, 0};
+  return Batch{images, labels_of(dataset, indices), std::vector<int64_t>(indices.begin(), indices.end()), 0, 0, std::nullopt};
 }
 
 }  // namespace sc::ssl
