@@ -19,7 +19,7 @@
 //   --quick     fewer repeats (the re-run in bench/gpu_check.sh --quick)
 //   --budget-s  start no new row after this many seconds (the rest print "skipped")
 //   --only      run only these groups: copy elementwise batch_norm max_pool softmax gemm conv
-//               nt_xent train_step
+//               nt_xent train_step augment
 //   --out       write the JSON lines to FILE instead of stdout
 // A readable line per row goes to stderr.
 #include <cuda_runtime.h>
@@ -38,6 +38,7 @@
 #include <string>
 #include <vector>
 
+#include "core/augment.h"
 #include "core/autograd.h"
 #include "core/ops.h"
 #include "core/storage.h"
@@ -608,6 +609,87 @@ void bench_train_step(Bench& bench) {
   }
 }
 
+// Plans with the step mix of the simclr presets (augment/presets.cpp), made here because this
+// program links core only: a random crop window resized back to the image size, a flip half
+// the time, then 80% of the time brightness and contrast (and for RGB saturation and hue),
+// and for RGB a grayscale 20% of the time. View v starts from image v % images.
+std::vector<AugmentPlan> simclr_like_plans(int64_t views, int64_t images, int64_t c, int64_t size, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<AugmentPlan> plans(static_cast<size_t>(views));
+  for (int64_t v = 0; v < views; ++v) {
+    AugmentPlan& p = plans[static_cast<size_t>(v)];
+    p.source = static_cast<int32_t>(v % images);
+    p.channels = static_cast<int32_t>(c);
+    p.in_height = p.in_width = p.out_height = p.out_width = static_cast<int32_t>(size);
+    p.max_plane = static_cast<int32_t>(size * size);
+    auto add = [&p](const AugmentStep& s) { p.steps[p.num_steps++] = s; };
+    AugmentStep crop;
+    crop.kind = AugmentStepKind::ResizedCrop;
+    crop.height = static_cast<int32_t>(size / 2 + gen.below(static_cast<uint64_t>(size / 2 + 1)));
+    crop.width = static_cast<int32_t>(size / 2 + gen.below(static_cast<uint64_t>(size / 2 + 1)));
+    crop.top = static_cast<int32_t>(gen.below(static_cast<uint64_t>(size - crop.height + 1)));
+    crop.left = static_cast<int32_t>(gen.below(static_cast<uint64_t>(size - crop.width + 1)));
+    crop.out_height = crop.out_width = static_cast<int32_t>(size);
+    add(crop);
+    if (gen.uniform() < 0.5) {
+      AugmentStep flip;
+      flip.kind = AugmentStepKind::HorizontalFlip;
+      add(flip);
+    }
+    if (gen.uniform() < 0.8) {
+      std::vector<BlendWith> blends = {BlendWith::Black, BlendWith::MeanLuma};
+      if (c == 3) blends.push_back(BlendWith::PixelLuma);
+      for (const BlendWith with : blends) {
+        AugmentStep s;
+        s.kind = AugmentStepKind::Blend;
+        s.blend_with = with;
+        s.blend_self = static_cast<float>(0.6 + 0.8 * gen.uniform());
+        s.blend_other = 1.0f - s.blend_self;
+        add(s);
+      }
+      if (c == 3) {
+        AugmentStep hue;
+        hue.kind = AugmentStepKind::Hue;
+        hue.hue_shift = static_cast<float>(-0.1 + 0.2 * gen.uniform());
+        add(hue);
+      }
+    }
+    if (c == 3 && gen.uniform() < 0.2) {
+      AugmentStep gray;
+      gray.kind = AugmentStepKind::Grayscale;
+      add(gray);
+    }
+  }
+  return plans;
+}
+
+// Making the views of one training step (--augment-device cuda): 512 views of 256 images, from
+// the uint8 images and the plans on the host, as the trainer calls it, so the GPU row includes
+// the copies of images and plans to the device. The CPU row is the reference runner on one
+// thread (the loader runs one such batch per worker), timed by the same events: the stream is
+// idle meanwhile, so they measure the host's wall time.
+void bench_augment(Bench& bench) {
+  constexpr int64_t kViews = 512, kImages = 256;
+  for (const int64_t c : {int64_t{1}, int64_t{3}}) {
+    const int64_t size = c == 1 ? 28 : 32;
+    const std::string name = std::string(c == 1 ? "simclr-gray-like" : "simclr-rgb-like") + ", 512 views " + std::to_string(c) +
+                             "x" + std::to_string(size) + "x" + std::to_string(size);
+    std::vector<uint8_t> images(static_cast<size_t>(kImages * c * size * size));
+    Generator gen(5);
+    for (uint8_t& b : images) b = static_cast<uint8_t>(gen.below(256));
+    const std::vector<AugmentPlan> plans = simclr_like_plans(kViews, kImages, c, size, 11);
+    for (const Device device : {Device::CUDA, Device::CPU}) {
+      bench.row("augment", name, device == Device::CUDA ? "cuda" : "cpu runner, 1 thread", [&] {
+        Measurement m;
+        m.timing = bench.timer().time([&] { Tensor views = augment_views(images, kImages, c, size, size, plans, device); },
+                                      nullptr, /*flush_l2=*/false);
+        m.extra = {{"views_per_s", kViews / (m.timing.median_ms * 1e-3)}};
+        return m;
+      });
+    }
+  }
+}
+
 Options parse_options(int argc, char** argv) {
   Options options;
   for (int i = 1; i < argc; ++i) {
@@ -653,7 +735,8 @@ int main(int argc, char** argv) {
     const std::vector<std::pair<std::string, void (*)(Bench&)>> groups = {
         {"copy", bench_copy},         {"elementwise", bench_elementwise}, {"batch_norm", bench_batch_norm},
         {"max_pool", bench_max_pool}, {"softmax", bench_softmax},         {"gemm", bench_gemm},
-        {"conv", bench_conv},         {"nt_xent", bench_nt_xent},         {"train_step", bench_train_step}};
+        {"conv", bench_conv},         {"nt_xent", bench_nt_xent},         {"train_step", bench_train_step},
+        {"augment", bench_augment}};
     for (const auto& [name, run] : groups)
       if (bench.wants(name)) run(bench);
     return 0;

@@ -46,7 +46,7 @@ QUICK_FLAG=(); [[ $MODE == quick ]] && QUICK_FLAG=(--quick)
 DEADLINE=$((SECONDS + BUDGET))
 TEST_FILTER=${SC_CHECK_TEST_FILTER:-cuda*}
 # The families whose kernels use shared memory: racecheck looks for hazards there.
-RACE_FILTER="cuda small: gemm*,cuda small: conv*,cuda small: reduce*,cuda small: elementwise*,cuda small: softmax_nt_xent*,cuda small: bn_pool*"
+RACE_FILTER="cuda small: gemm*,cuda small: conv*,cuda small: reduce*,cuda small: elementwise*,cuda small: softmax_nt_xent*,cuda small: bn_pool*,cuda small: augment*"
 ORIGINAL_LD_LIBRARY_PATH=${LD_LIBRARY_PATH-}
 
 mkdir -p "$OUT" "$STATE"

@@ -431,6 +431,31 @@ def build_report(args):
         values = " / ".join(fmt(val(row, "views_per_s")) if ok(row) else (row_state(row) or "–") for _, row in steps)
         targets.append(("training step views/s: hand-written / vendor / PyTorch", values, "(recorded)", "–"))
 
+    # Making the views on the GPU (--augment-device cuda), against the CPU runner and the step.
+    aug_cases = sorted({c for (g, c, i) in ours if g == "augment"})
+    if aug_cases:
+        step_row = next((row for (g, c, i), row in ours.items() if g == "train_step" and i == "handwritten"), None)
+        w("## Making the views on the GPU (`--augment-device cuda`)")
+        w("")
+        w("512 views from 256 uint8 images and per-view plans on the host, as the trainer calls it "
+          "(the copies of images and plans included). CPU: the reference runner on one thread, what one loader "
+          "worker does per batch. Share: GPU time / the hand-written training step's time (1x28x28 only: the "
+          "step row is the ConvNet on Fashion-MNIST-sized views).")
+        w("")
+        w("| views | GPU ms | GPU views/s | CPU runner ms | GPU speed-up | share of the step |")
+        w("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for c in aug_cases:
+            gpu, cpu = ours.get(("augment", c, "cuda")), ours.get(("augment", c, "cpu runner, 1 thread"))
+            speedup = div(val(cpu, "ms"), val(gpu, "ms"))
+            share = div(val(gpu, "ms"), val(step_row, "ms")) if "1x28x28" in c else None
+            w(f"| {c} | {cell(gpu, 'ms')} | {cell(gpu, 'views_per_s')} | {cell(cpu, 'ms')} | "
+              f"{fmt(speedup)}{'×' if speedup else ''} | {pct(share) if share is not None else '–'} |")
+            if "1x28x28" in c:
+                v = "no data" if share is None else ("met" if share <= 0.10 else "MISSED") + f" ({pct(share)} of the step)"
+                targets.append(("GPU augmentation of a step's 512 views vs the hand-written step", pct(share) if share else "–",
+                                "<= 10% of the step", v))
+        w("")
+
     # Targets first in the reader's eye: insert after the tests.
     if targets:
         block = ["## Targets", "", "| target | measured | goal | verdict |", "| --- | ---: | --- | --- |"]
