@@ -22,13 +22,6 @@ using namespace sc::augment;
 
 namespace {
 
-std::vector<uint8_t> random_bytes(int64_t n, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
-  for (uint8_t& b : bytes) b = static_cast<uint8_t>(gen.below(256));
-  return bytes;
-}
-
 struct Pipeline {
   std::string name;
   TransformPtr transform;

@@ -31,13 +31,6 @@ using namespace sc::test;
 
 namespace {
 
-std::vector<uint8_t> random_images(int64_t n, uint64_t seed) {
-  Generator gen(seed);
-  std::vector<uint8_t> bytes(static_cast<size_t>(n));
-  for (uint8_t& b : bytes) b = static_cast<uint8_t>(gen.below(256));
-  return bytes;
-}
-
 double uniform(Generator& gen, double lo, double hi) { return lo + (hi - lo) * gen.uniform(); }
 
 // A random plan: a random crop window resized to out_h x out_w, then up to 8 random steps of
@@ -118,7 +111,7 @@ struct Case {
 // Runs `views` random plans on both devices; returns the largest |gpu - cpu| and counts the
 // elements whose bits differ.
 double compare_devices(const Case& k, uint64_t seed, bool with_contrast, int64_t* differing_bits) {
-  const std::vector<uint8_t> images = random_images(k.images * k.channels * k.height * k.width, seed);
+  const std::vector<uint8_t> images = random_bytes(k.images * k.channels * k.height * k.width, seed);
   Generator gen(seed + 1);
   std::vector<AugmentPlan> plans;
   for (int64_t v = 0; v < k.views; ++v)
@@ -179,7 +172,7 @@ TEST_CASE("cuda small: augment: tiny views with every step kind") {
 TEST_CASE("augment plan: the random plans of the GPU tests are valid and run on the CPU") {
   for (const bool with_contrast : {false, true}) {
     Generator gen(8);
-    const std::vector<uint8_t> images = random_images(4 * 3 * 20 * 36, 9);
+    const std::vector<uint8_t> images = random_bytes(4 * 3 * 20 * 36, 9);
     std::vector<AugmentPlan> plans;
     for (int v = 0; v < 200; ++v) plans.push_back(random_plan(gen, 4, 3, 20, 36, 17, 23, with_contrast));
     const Tensor views = augment_views(images, 4, 3, 20, 36, plans, Device::CPU);
@@ -191,7 +184,7 @@ TEST_CASE("augment plan: the random plans of the GPU tests are valid and run on 
 }
 
 TEST_CASE("augment plan: a bad plan for the GPU is refused before anything runs") {
-  const std::vector<uint8_t> images = random_images(2 * 28 * 28, 4);
+  const std::vector<uint8_t> images = random_bytes(2 * 28 * 28, 4);
   Generator gen(3);
   AugmentPlan plan = random_plan(gen, 2, 1, 28, 28, 28, 28, true);
   plan.source = 5;

@@ -6,8 +6,10 @@
 #include <functional>
 #include <string>
 #include <system_error>
+#include <vector>
 
 #include "base/error.h"
+#include "core/generator.h"
 
 namespace sc::test {
 
@@ -22,6 +24,14 @@ inline std::string message_of(const std::function<void()>& f) {
 }
 
 inline bool contains(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+// n bytes drawn uniformly from 0..255 by Generator(seed): random uint8 test images.
+inline std::vector<uint8_t> random_bytes(int64_t n, uint64_t seed) {
+  Generator gen(seed);
+  std::vector<uint8_t> bytes(static_cast<size_t>(n));
+  for (uint8_t& b : bytes) b = static_cast<uint8_t>(gen.below(256));
+  return bytes;
+}
 
 // A fresh folder under the system temp dir, removed with everything in it at scope exit
 // (after giving back write permission, for tests that take it away).
