@@ -136,13 +136,16 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
                   int64_t stride_c);
 
 // The ladder of hand-written float32 kernels, slowest to fastest (kernels/cuda/gemm.cu
-// explains what each rung adds). All rungs compute the same thing; only the speed differs.
-enum class GemmRung { Naive, SharedTiled, RegisterBlocked, WarpTiled };
-// The rung gemm() uses. Default: the fastest (WarpTiled). The first call reads the
-// environment variable SC_GEMM_RUNG (naive | shared | register | warp).
+// explains what each rung adds). The first four compute the same exact-FP32 thing; only the
+// speed differs. TensorCoreTF32 rounds the inputs to TF32 (10-bit mantissa) and accumulates
+// in FP32 on the tensor cores: faster, less precise, never the default.
+enum class GemmRung { Naive, SharedTiled, RegisterBlocked, WarpTiled, TensorCoreTF32 };
+// The rung gemm() uses. Default: the fastest exact one (WarpTiled). The first call reads the
+// environment variable SC_GEMM_RUNG (naive | shared | register | warp | tf32). float64 runs
+// the shared-memory rung for any float32 rung but naive.
 GemmRung gemm_rung();
 void set_gemm_rung(GemmRung rung);
-const char* gemm_rung_name(GemmRung rung);  // "naive", "shared", "register", "warp"
+const char* gemm_rung_name(GemmRung rung);  // "naive", "shared", "register", "warp", "tf32"
 // The inverse of gemm_rung_name; anything else throws sc::Error listing the valid names.
 GemmRung parse_gemm_rung(const std::string& name);
 

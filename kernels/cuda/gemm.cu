@@ -13,6 +13,11 @@
 //                       (cp.async): the next tile is on its way while the current one is
 //                       multiplied. Two shapes: 8 x 8 outputs per thread for small problems,
 //                       8 x 16 (half the threads, twice the work each) for large ones.
+//   5. TensorCoreTF32   the first tensor-core rung, opt-in (SC_GEMM_RUNG=tf32): 128 x 128
+//                       block tiles in shared memory, each warp a 64 x 32 tile of 16 x 16
+//                       WMMA fragments (m16n16k8, TF32 inputs: a 10-bit mantissa, FP32
+//                       accumulation). Not exact FP32: its results differ from the other
+//                       rungs by about 2^-11 relative per product (tests/test_cuda_gemm.cpp).
 //
 // The contract is the one of kernels/gemm.h: C = alpha * op(A) * op(B) + beta * C on
 // row-major matrices, any M, N, K (edges are bounds-checked), all four transpose
@@ -25,8 +30,9 @@
 // Napkin math for 4096^3 in float32: 2 * 4096^3 = 137 GFLOP. An H100 SXM does about 60
 // TFLOP/s of plain FP32 FMA (132 SMs x 128 lanes x 2 flops x ~1.8 GHz), so ~2.3 ms is the
 // floor; the matrices are 3 x 64 MiB, so memory traffic only matters when every value is
-// re-read from memory many times (rungs 1 and 2). Tensor cores (TF32) are cuBLAS's business
-// here: set_allow_tf32 in kernels/gemm.h; the hand-written rungs are exact FP32.
+// re-read from memory many times (rungs 1 and 2). Rungs 1-4 are exact FP32; rung 5 and
+// cuBLAS with set_allow_tf32 (kernels/gemm.h) use the TF32 tensor cores, about 8x the FMA
+// peak on an H100.
 #include <climits>
 #include <cstdint>
 #include <cstdlib>
@@ -34,6 +40,7 @@
 #include <type_traits>
 
 #include <cuda_pipeline_primitives.h>
+#include <mma.h>
 
 #include "kernels/cuda/common.cuh"
 #include "kernels/gemm.h"
@@ -620,6 +627,110 @@ void launch_warp_tiled(const GemmArgs<float>& args, bool trans_a, bool trans_b) 
   return launch_warp_tiled_as<WarpTiledSmall>(args, trans_a, trans_b);
 }
 
+// ---- Rung 5: TF32 tensor cores through WMMA ----------------------------------------------------
+// A block of 8 warps owns a 128 x 128 tile of C and walks K in slices of 32. Each slice of
+// op(A) (128 x 32) and op(B) (32 x 128) is copied into shared memory, rounded to TF32 on the
+// way (__float_to_tf32, as the WMMA contract asks), with zeros outside the matrix. Each warp
+// then owns a 64 x 32 piece of the tile: 4 x 2 accumulator fragments of 16 x 16, each fed by
+// 4 mma_sync calls of depth 8 per slice. At the end each warp parks one fragment at a time in
+// shared memory, and its lanes write C = alpha * acc + beta * C with bounds checks.
+//
+// What it leaves out, for a later rung: double buffering of the slices (rung 4's cp.async) and
+// wider loads. The rows of both tiles are padded by 4 floats, which keeps every fragment's
+// start 32-byte aligned (WMMA's rule) and spreads the rows over the banks.
+constexpr int kTcTile = 128, kTcSlice = 32, kTcPad = 4, kTcThreads = 256;
+constexpr int kTcWarpRows = 64, kTcWarpCols = 32;  // one warp's piece of the tile
+constexpr int kTcFragsM = kTcWarpRows / 16, kTcFragsN = kTcWarpCols / 16;
+
+template <bool TransA, bool TransB>
+__global__ void __launch_bounds__(kTcThreads) gemm_tf32_wmma_kernel(GemmArgs<float> p) {
+  namespace wmma = nvcuda::wmma;
+  // a_tile[m][k] = op(A)[row0 + m][k0 + k], b_tile[k][n] = op(B)[k0 + k][col0 + n]. The
+  // epilogue reuses a_tile as 8 per-warp 16 x 16 staging squares (8 * 256 floats fit).
+  __shared__ __align__(32) float a_tile[kTcTile][kTcSlice + kTcPad];
+  __shared__ __align__(32) float b_tile[kTcSlice][kTcTile + kTcPad];
+  const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
+  const int warp_row = (warp / (kTcTile / kTcWarpCols)) * kTcWarpRows;  // 2 warp rows
+  const int warp_col = (warp % (kTcTile / kTcWarpCols)) * kTcWarpCols;  // 4 warp columns
+  const int64_t tiles_m = (p.M + kTcTile - 1) / kTcTile;
+  const int64_t col0 = static_cast<int64_t>(blockIdx.x) * kTcTile;
+  for (int64_t b = blockIdx.z; b < p.batch; b += gridDim.z) {
+    const float* A = p.A + b * p.stride_a;
+    const float* B = p.B + b * p.stride_b;
+    float* C = p.C + b * p.stride_c;
+    for (int64_t tile_m = blockIdx.y; tile_m < tiles_m; tile_m += gridDim.y) {
+      const int64_t row0 = tile_m * kTcTile;
+      wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[kTcFragsM][kTcFragsN];
+#pragma unroll
+      for (int i = 0; i < kTcFragsM; ++i)
+#pragma unroll
+        for (int j = 0; j < kTcFragsN; ++j) wmma::fill_fragment(acc[i][j], 0.0f);
+
+      for (int64_t k0 = 0; k0 < p.K; k0 += kTcSlice) {
+        // 4096 elements per tile, 16 per thread; consecutive threads read neighbouring
+        // addresses in every layout (the index runs along k or along m / n, as memory does).
+#pragma unroll 1  // unrolled, the loads take 170+ registers and a block no longer shares its SM
+        for (int e = tid; e < kTcTile * kTcSlice; e += kTcThreads) {
+          const int m = TransA ? e % kTcTile : e / kTcSlice, k = TransA ? e / kTcTile : e % kTcSlice;
+          const int64_t gi = row0 + m, gk = k0 + k;
+          const float v = (gi < p.M && gk < p.K) ? (TransA ? A[gk * p.lda + gi] : A[gi * p.lda + gk]) : 0.0f;
+          a_tile[m][k] = wmma::__float_to_tf32(v);
+        }
+#pragma unroll 1  // unrolled, the loads take 170+ registers and a block no longer shares its SM
+        for (int e = tid; e < kTcTile * kTcSlice; e += kTcThreads) {
+          const int n = TransB ? e / kTcSlice : e % kTcTile, k = TransB ? e % kTcSlice : e / kTcTile;
+          const int64_t gk = k0 + k, gj = col0 + n;
+          const float v = (gk < p.K && gj < p.N) ? (TransB ? B[gj * p.ldb + gk] : B[gk * p.ldb + gj]) : 0.0f;
+          b_tile[k][n] = wmma::__float_to_tf32(v);
+        }
+        __syncthreads();  // the slice is complete
+#pragma unroll 1  // unrolled, the four depths' fragments would all be live: 254 registers, not 128
+        for (int kk = 0; kk < kTcSlice; kk += 8) {
+          wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> a_frag[kTcFragsM];
+          wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b_frag[kTcFragsN];
+#pragma unroll
+          for (int i = 0; i < kTcFragsM; ++i)
+            wmma::load_matrix_sync(a_frag[i], &a_tile[warp_row + 16 * i][kk], kTcSlice + kTcPad);
+#pragma unroll
+          for (int j = 0; j < kTcFragsN; ++j)
+            wmma::load_matrix_sync(b_frag[j], &b_tile[kk][warp_col + 16 * j], kTcTile + kTcPad);
+#pragma unroll
+          for (int i = 0; i < kTcFragsM; ++i)
+#pragma unroll
+            for (int j = 0; j < kTcFragsN; ++j) wmma::mma_sync(acc[i][j], a_frag[i], b_frag[j], acc[i][j]);
+        }
+        __syncthreads();  // every warp is done with the slice before the next overwrites it
+      }
+
+      // Epilogue: one 16 x 16 fragment at a time through this warp's staging square.
+      float* staging = &a_tile[0][0] + warp * 256;
+#pragma unroll
+      for (int i = 0; i < kTcFragsM; ++i) {
+#pragma unroll
+        for (int j = 0; j < kTcFragsN; ++j) {
+          wmma::store_matrix_sync(staging, acc[i][j], 16, wmma::mem_row_major);
+          __syncwarp();
+          for (int e = lane; e < 256; e += 32) {
+            const int64_t row = row0 + warp_row + 16 * i + e / 16, col = col0 + warp_col + 16 * j + e % 16;
+            if (row < p.M && col < p.N) write_c(C + row * p.ldc + col, staging[e], p.alpha, p.beta);
+          }
+          __syncwarp();  // the square is read before the next fragment overwrites it
+        }
+      }
+      __syncthreads();  // the staging squares (a_tile) are free again before the next tile's loads
+    }
+  }
+}
+
+void launch_tf32_wmma(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
+  const dim3 grid = tile_grid(ceil_div(args.N, kTcTile), ceil_div(args.M, kTcTile), args.batch);
+  with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
+    constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
+    gemm_tf32_wmma_kernel<ta, tb><<<grid, kTcThreads, 0, stream()>>>(args);
+    check_launch("gemm_tf32_wmma_kernel");
+  });
+}
+
 // The hand-written path for both element types: checks, the empty cases, then one rung.
 template <typename T>
 void run_handwritten(GemmRung rung, bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int64_t K,
@@ -636,6 +747,7 @@ void run_handwritten(GemmRung rung, bool trans_a, bool trans_b, int64_t batch, i
       case GemmRung::SharedTiled: return launch_shared_tiled(args, trans_a, trans_b);
       case GemmRung::RegisterBlocked: return launch_register_blocked(args, trans_a, trans_b);
       case GemmRung::WarpTiled: return launch_warp_tiled(args, trans_a, trans_b);
+      case GemmRung::TensorCoreTF32: return launch_tf32_wmma(args, trans_a, trans_b);
     }
   } else {  // float64: the templated rungs only; the register and warp rungs are float32
     if (rung == GemmRung::Naive) return launch_naive(args, trans_a, trans_b);
@@ -667,15 +779,18 @@ const char* gemm_rung_name(GemmRung rung) {
     case GemmRung::SharedTiled: return "shared";
     case GemmRung::RegisterBlocked: return "register";
     case GemmRung::WarpTiled: return "warp";
+    case GemmRung::TensorCoreTF32: return "tf32";
   }
   return "unknown";
 }
 
 GemmRung parse_gemm_rung(const std::string& name) {
-  for (GemmRung r : {GemmRung::Naive, GemmRung::SharedTiled, GemmRung::RegisterBlocked, GemmRung::WarpTiled})
+  for (GemmRung r :
+       {GemmRung::Naive, GemmRung::SharedTiled, GemmRung::RegisterBlocked, GemmRung::WarpTiled, GemmRung::TensorCoreTF32})
     if (name == gemm_rung_name(r)) return r;
   throw Error(detail::concat("unknown GEMM rung '", name,
-                             "': expected one of naive, shared, register, warp (slowest to fastest)"));
+                             "': expected one of naive, shared, register, warp (slowest to fastest, exact FP32) or tf32 "
+                             "(tensor cores, TF32 inputs)"));
 }
 
 namespace gemm_path {
