@@ -11,9 +11,9 @@ Output: --out FILE (and --copy-to FILE, e.g. bench/results/gpu-<date>-<gpu>.md);
 gets a few lines (tests, sanitizers, targets met/missed) for the end of the console output.
 
 The targets (from the CUDA issues), each marked met or MISSED with its margin:
-  SGEMM 4096: the best hand-written rung >= 80% of cuBLAS
+  SGEMM 4096: the best exact-FP32 hand-written rung >= 90% of cuBLAS (issue 18; was 80%)
   memory-bound ops (hand-written): >= 75% of the device-to-device copy bandwidth
-  conv2d forward (hand-written): >= 50% of cuDNN
+  conv2d forward (hand-written): >= 80% of cuDNN at every encoder shape (issue 18; was 50%)
   NT-Xent fused forward + backward: faster than PyTorch's eager composition
 and the training step's throughput, hand-written / vendor / PyTorch, for the record.
 """
@@ -24,7 +24,7 @@ import re
 import sys
 
 MEMORY_BOUND_GROUPS = ("elementwise", "batch_norm", "max_pool", "softmax")
-GEMM_TARGET, MEMORY_TARGET, CONV_TARGET = 0.80, 0.75, 0.50
+GEMM_TARGET, MEMORY_TARGET, CONV_TARGET = 0.90, 0.75, 0.80
 
 
 def read_text(path):
@@ -310,13 +310,16 @@ def build_report(args):
     for (g, c, i) in ours:
         if g == "gemm" and i not in gemm_impls:
             gemm_impls.append(i)
-    hand_rungs = [i for i in gemm_impls if i != "cublas"]
+    # The exact-FP32 rungs against cuBLAS FP32; the TF32 pair (our tensor-core rung, cuBLAS
+    # allowed TF32) against each other, after them.
+    tf32_impls = [i for i in ("tf32", "cublas tf32") if i in gemm_impls]
+    hand_rungs = [i for i in gemm_impls if i not in ("cublas", "tf32", "cublas tf32")]
     gemm_cases = sorted({c for (g, c, i) in list(ours) + list(torch_rows) if g == "gemm"},
                         key=lambda c: int(re.sub(r"\D", "", c) or 0))
     if gemm_cases:
         w("## SGEMM (GFLOP/s, % of cuBLAS)")
         w("")
-        cols = hand_rungs + ["cublas", "torch"]
+        cols = hand_rungs + ["cublas", "torch"] + tf32_impls
         w("| M = N = K | " + " | ".join(cols) + " |")
         w("| --- |" + " ---: |" * len(cols))
         for c in gemm_cases:
@@ -326,15 +329,27 @@ def build_report(args):
             cells.append(cell(cublas, "gflops"))
             cells.append(cell(torch_rows.get(("gemm", c, "torch")), "gflops",
                               ratio(torch_rows.get(("gemm", c, "torch")), cublas, "gflops")))
+            cublas_tf32 = ours.get(("gemm", c, "cublas tf32"))
+            if "tf32" in tf32_impls:
+                cells.append(cell(ours.get(("gemm", c, "tf32")), "gflops",
+                                  ratio(ours.get(("gemm", c, "tf32")), cublas_tf32, "gflops")))
+            if "cublas tf32" in tf32_impls:
+                cells.append(cell(cublas_tf32, "gflops"))
             w(f"| {c.replace('sgemm ', '')} | " + " | ".join(cells) + " |")
         w("")
+        if tf32_impls:
+            w("The `tf32` column (our tensor-core rung) is given as a % of `cublas tf32` (cuBLAS allowed TF32); "
+              "the other rungs are exact FP32 and given as a % of FP32 cuBLAS.")
+            w("")
+            r32 = ratio(ours.get(("gemm", "sgemm 4096", "tf32")), ours.get(("gemm", "sgemm 4096", "cublas tf32")), "gflops")
+            targets.append(("SGEMM 4096, TF32 rung vs cuBLAS TF32", pct(r32), "(recorded)", "–"))
         cublas = ours.get(("gemm", "sgemm 4096", "cublas"))
         best = max((ours.get(("gemm", "sgemm 4096", i)) for i in hand_rungs
                     if val(ours.get(("gemm", "sgemm 4096", i)), "gflops")),
                    key=lambda r: r["gflops"], default=None)
         r = ratio(best, cublas, "gflops")
         targets.append(("SGEMM 4096, best hand-written rung" + (f" ({best['impl']})" if best else "") + " vs cuBLAS",
-                        pct(r), ">= 80%", verdict_ratio(r, GEMM_TARGET)))
+                        pct(r), f">= {GEMM_TARGET:.0%}", verdict_ratio(r, GEMM_TARGET)))
 
     # Memory-bound ops.
     mem_cases = []
@@ -382,7 +397,7 @@ def build_report(args):
               f"{cell(pt, 'gflops', ratio(pt, cudnn, 'gflops'))} |")
             if c.endswith("forward"):
                 r = ratio(hand, cudnn, "gflops")
-                targets.append((f"conv {c} (hand-written) vs cuDNN", pct(r), ">= 50%", verdict_ratio(r, CONV_TARGET)))
+                targets.append((f"conv {c} (hand-written) vs cuDNN", pct(r), f">= {CONV_TARGET:.0%}", verdict_ratio(r, CONV_TARGET)))
         w("")
 
     # NT-Xent.
@@ -418,7 +433,9 @@ def build_report(args):
     # Training step.
     steps = [(label, src.get(("train_step", c, impl)))
              for label, src, impl in (("hand-written", ours, "handwritten"), ("vendor (cuBLAS/cuDNN)", ours, "vendor"),
-                                      ("PyTorch", torch_rows, "torch"))
+                                      ("PyTorch eager", torch_rows, "torch"),
+                                      ("PyTorch torch.compile", torch_rows, "torch compile"),
+                                      ("PyTorch BF16 autocast", torch_rows, "torch amp bf16"))
              for c in sorted({c for (g, c, i) in list(ours) + list(torch_rows) if g == "train_step"})]
     if steps:
         w("## SimCLR training step (ConvNet w=32 + projection head, 512 views = 256 pairs, NT-Xent, Adam)")
@@ -429,7 +446,18 @@ def build_report(args):
             w(f"| {label} | {cell(row, 'ms')} | {cell(row, 'views_per_s')} | {cell(row, 'pairs_per_s')} |")
         w("")
         values = " / ".join(fmt(val(row, "views_per_s")) if ok(row) else (row_state(row) or "–") for _, row in steps)
-        targets.append(("training step views/s: hand-written / vendor / PyTorch", values, "(recorded)", "–"))
+        targets.append(("training step views/s: hand-written / vendor / PyTorch eager / compile / BF16", values,
+                        "(recorded)", "–"))
+        # Issue 18's step targets: FP32 at least 2x PyTorch eager and faster than torch.compile;
+        # mixed precision at least 2x PyTorch's BF16 autocast (we have no BF16 path yet).
+        ours_step = dict(steps).get("hand-written")
+        for label, goal, need in (("PyTorch eager", ">= 2×", 2.0), ("PyTorch torch.compile", "> 1×", 1.0)):
+            r = div(val(ours_step, "views_per_s"), val(dict(steps).get(label), "views_per_s"))
+            verdict = "no data" if r is None else f"{'met' if r >= need else 'MISSED'} ({r:.2f}×)"
+            targets.append((f"training step FP32, hand-written vs {label}", f"{fmt(r)}×" if r else "–", goal, verdict))
+        amp = dict(steps).get("PyTorch BF16 autocast")
+        targets.append(("training step BF16, ours vs PyTorch BF16 autocast", "–", ">= 2×",
+                        "MISSED (no BF16 path in simclr.cpp yet)" if ok(amp) else "no data"))
 
     # Making the views on the GPU (--augment-device cuda), against the CPU runner and the step.
     aug_cases = sorted({c for (g, c, i) in ours if g == "augment"})
