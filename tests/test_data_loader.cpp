@@ -458,7 +458,11 @@ TEST_CASE("data: a loader drawing plans hands over the views its plain loader ma
   std::vector<int64_t> labels(fashion.labels().begin(), fashion.labels().begin() + 64);
   const Dataset gray("fashion-mnist/test[:64]", 1, 28, 28, std::move(px), std::move(labels), 10);
   const Dataset rgb = synthetic(64, 3, 32, 32);
-  for (const auto& [ds, preset] : {std::pair{&gray, "simclr-gray"}, std::pair{&rgb, "simclr-rgb"}}) {
+  // No structured binding: clang 14 (the sanitizer build) cannot capture one in CAPTURE.
+  for (const std::pair<const Dataset*, const char*>& run : {std::pair<const Dataset*, const char*>{&gray, "simclr-gray"},
+                                                           std::pair<const Dataset*, const char*>{&rgb, "simclr-rgb"}}) {
+    const Dataset* ds = run.first;
+    const char* preset = run.second;
     CAPTURE(preset);
     const augment::TransformPtr transform = augment::make_preset(preset);
     LoaderOptions opt{.batch_size = 16, .num_workers = 2, .seed = 77};
