@@ -23,11 +23,7 @@
 #include <cstdint>
 #include <string>
 
-#if defined(__CUDACC__)
-#define SC_AUGMENT_HD __host__ __device__ __forceinline__
-#else
-#define SC_AUGMENT_HD inline
-#endif
+#include "kernels/host_device.h"
 
 namespace sc::kernels {
 
@@ -86,15 +82,15 @@ namespace augment_math {
 constexpr float kLumaR = 0.2989f, kLumaG = 0.587f, kLumaB = 0.114f;
 
 // std::min(std::max(x, 0), 1), written out so NaN passes through on the GPU as on the CPU.
-SC_AUGMENT_HD float clamp01(float x) {
+SC_HOST_DEVICE inline float clamp01(float x) {
   const float lo = x < 0.0f ? 0.0f : x;
   return 1.0f < lo ? 1.0f : lo;
 }
 
-SC_AUGMENT_HD float luma(float r, float g, float b) { return kLumaR * r + kLumaG * g + kLumaB * b; }
+SC_HOST_DEVICE inline float luma(float r, float g, float b) { return kLumaR * r + kLumaG * g + kLumaB * b; }
 
 // torchvision's _blend with both weights already rounded to float.
-SC_AUGMENT_HD float blend(float self_weight, float other_weight, float x, float other) {
+SC_HOST_DEVICE inline float blend(float self_weight, float other_weight, float x, float other) {
   return clamp01(self_weight * x + other_weight * other);
 }
 
@@ -105,10 +101,10 @@ struct LinearTap {
   float w1;
 };
 // scale = in_size / out_size in float (resize_scale), computed once per axis.
-SC_AUGMENT_HD float resize_scale(int64_t in_size, int64_t out_size) {
+SC_HOST_DEVICE inline float resize_scale(int64_t in_size, int64_t out_size) {
   return static_cast<float>(in_size) / static_cast<float>(out_size);
 }
-SC_AUGMENT_HD LinearTap linear_tap(float scale, int64_t in_size, int64_t o) {
+SC_HOST_DEVICE inline LinearTap linear_tap(float scale, int64_t in_size, int64_t o) {
   float src = scale * (static_cast<float>(o) + 0.5f) - 0.5f;
   if (src < 0.0f) src = 0.0f;  // the first half pixel repeats the edge
   const int64_t i0 = static_cast<int64_t>(src);
@@ -117,23 +113,23 @@ SC_AUGMENT_HD LinearTap linear_tap(float scale, int64_t in_size, int64_t o) {
 }
 
 // The bilinear sample between rows r (weight of row1: h1) and columns t.
-SC_AUGMENT_HD float bilinear(const float* row0, const float* row1, float h1, const LinearTap& t) {
+SC_HOST_DEVICE inline float bilinear(const float* row0, const float* row1, float h1, const LinearTap& t) {
   const float h0 = 1.0f - h1, w1 = t.w1, w0 = 1.0f - t.w1;
   return h0 * (w0 * row0[t.i0] + w1 * row0[t.i1]) + h1 * (w0 * row1[t.i0] + w1 * row1[t.i1]);
 }
 
 // Reflect padding: -1 -> 1, n -> n - 2 (valid while the overhang is smaller than n).
-SC_AUGMENT_HD int64_t reflect(int64_t i, int64_t n) {
+SC_HOST_DEVICE inline int64_t reflect(int64_t i, int64_t n) {
   if (i < 0) return -i;
   if (i >= n) return 2 * (n - 1) - i;
   return i;
 }
 
-SC_AUGMENT_HD float solarize(float x, float threshold) { return x >= threshold ? 1.0f - x : x; }
+SC_HOST_DEVICE inline float solarize(float x, float threshold) { return x >= threshold ? 1.0f - x : x; }
 
 // Shifts the hue of one RGB pixel by `shift` turns (in [-0.5, 0.5]): RGB -> HSV written as
 // Python's colorsys does, hue + shift modulo 1 into [0, 1), HSV -> RGB.
-SC_AUGMENT_HD void shift_hue(float& r, float& g, float& b, float shift) {
+SC_HOST_DEVICE inline void shift_hue(float& r, float& g, float& b, float shift) {
   const float maxc = r > (g > b ? g : b) ? r : (g > b ? g : b);
   const float minc = r < (g < b ? g : b) ? r : (g < b ? g : b);
   const float chroma = maxc - minc;
@@ -180,13 +176,13 @@ SC_AUGMENT_HD void shift_hue(float& r, float& g, float& b, float shift) {
 struct RotationGrid {
   float half_w, half_h, gx_from_u, gx_from_v, gy_from_u, gy_from_v;
 };
-SC_AUGMENT_HD RotationGrid rotation_grid(float cos_a, float sin_a, int64_t h, int64_t w) {
+SC_HOST_DEVICE inline RotationGrid rotation_grid(float cos_a, float sin_a, int64_t h, int64_t w) {
   const float half_w = 0.5f * static_cast<float>(w), half_h = 0.5f * static_cast<float>(h);
   return {half_w, half_h, cos_a / half_w, sin_a / half_w, -sin_a / half_h, cos_a / half_h};
 }
 // The input pixel output pixel (x, y) takes, in *sx, *sy (outside the image when the source
 // falls outside): grid_sample's un-normalisation (align_corners=False) rounded half to even.
-SC_AUGMENT_HD void rotation_source(const RotationGrid& g, int64_t h, int64_t w, int64_t x, int64_t y, int64_t* sx,
+SC_HOST_DEVICE inline void rotation_source(const RotationGrid& g, int64_t h, int64_t w, int64_t x, int64_t y, int64_t* sx,
                                    int64_t* sy) {
   const float v = static_cast<float>(y) + 0.5f - g.half_h;
   const float u = static_cast<float>(x) + 0.5f - g.half_w;

@@ -4,12 +4,7 @@
 // It is a plain struct of fixed arrays, so CUDA kernels take it by value as an argument.
 #include <cstdint>
 
-// Functions usable from both host and device code when compiled by nvcc.
-#ifdef __CUDACC__
-#define SC_HOST_DEVICE __host__ __device__
-#else
-#define SC_HOST_DEVICE
-#endif
+#include "kernels/host_device.h"
 
 namespace sc::kernels {
 

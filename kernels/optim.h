@@ -30,7 +30,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/layout.h"  // SC_HOST_DEVICE
+#include "kernels/host_device.h"
 
 namespace sc::kernels {
 
