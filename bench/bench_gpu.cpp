@@ -45,6 +45,7 @@
 #include "kernels/cuda/stream.h"
 #include "kernels/cuda_backend.h"
 #include "kernels/gemm.h"
+#include "kernels/winograd.h"
 #include "nn/adam.h"
 #include "nn/convnet.h"
 #include "nn/projection_head.h"
@@ -528,6 +529,27 @@ void bench_conv(Bench& bench) {
         m.flops = forward_flops;
         return m;
       });
+      if (path == kcuda::KernelPath::Handwritten) {
+        // The same forward with Winograd F(2x2, 3x3) (SC_CUDA_CONV=winograd); "flops" stays the
+        // direct count, so GFLOP/s compare like for like (Winograd itself does 2.25x fewer).
+        bench.row("conv", shape + " forward", "winograd", [&] {
+          PathScope scope(path);
+          const kcuda::ConvAlgo before = kcuda::conv_algo();
+          kcuda::set_conv_algo(kcuda::ConvAlgo::Winograd);
+          Tensor x, w;
+          inputs(x, w);
+          Measurement m;
+          try {
+            m.timing = bench.timer().time([&] { Tensor y = conv2d(x, w, Tensor(), options); });
+          } catch (...) {
+            kcuda::set_conv_algo(before);
+            throw;
+          }
+          kcuda::set_conv_algo(before);
+          m.flops = forward_flops;
+          return m;
+        });
+      }
       bench.row("conv", shape + " backward", impl, [&] {
         PathScope scope(path);
         Tensor x, w;

@@ -16,6 +16,7 @@
 #include "kernels/conv2d.h"
 #include "kernels/gemm.h"
 #include "kernels/pool.h"
+#include "kernels/winograd.h"
 
 using namespace sc;
 
@@ -453,6 +454,48 @@ TEST_CASE("conv2d float32 agrees with a direct six-loop reference on realistic s
     check_close(w.grad(), ref.gw);
     check_close(b.grad(), ref.gb);
   }
+}
+
+// The CPU reference of the CUDA Winograd forward (kernels/winograd.h): its transforms are the
+// ones the GPU kernels call, so this checks their arithmetic on a machine without a GPU.
+// Tolerance as above (1e-4 of the largest |y|): a wrong transform entry is off by O(1).
+TEST_CASE("conv2d: Winograd F(2x2, 3x3) (the CUDA path's reference) agrees with the six-loop reference") {
+  struct Config {
+    std::string name;
+    int64_t N, C, H, W, O, pad;
+    bool bias;
+  };
+  const std::vector<Config> configs = {
+      {"N=2, 3->4, 9x9, pad 1 (odd: a clipped tile row and column)", 2, 3, 9, 9, 4, 1, true},
+      {"N=1, 2->3, 8x8, pad 0 (6x6 output, whole tiles)", 1, 2, 8, 8, 3, 0, false},
+      {"N=3, 1->5, 5x7, pad 1 (one input channel)", 3, 1, 5, 7, 5, 1, true},
+      {"N=2, 16->32, 14x14, pad 1 (the encoder's shape)", 2, 16, 14, 14, 32, 1, true},
+      {"N=2, 3->2, 4x5, pad 2 (zeros all around)", 2, 3, 4, 5, 2, 2, true},
+      {"N=1, 2->2, 3x3, pad 0 (one output pixel)", 1, 2, 3, 3, 2, 0, true},
+  };
+  for (const Config& cfg : configs) {
+    CAPTURE(cfg.name);
+    Generator gen(11);
+    const Tensor x = randn({cfg.N, cfg.C, cfg.H, cfg.W}, gen);
+    const Tensor w = randn({cfg.O, cfg.C, 3, 3}, gen);
+    const Tensor b = randn({cfg.O}, gen);
+    kernels::Conv2dShape s;
+    s.N = cfg.N, s.C = cfg.C, s.H = cfg.H, s.W = cfg.W, s.O = cfg.O, s.KH = 3, s.KW = 3;
+    s.pad_h = s.pad_w = cfg.pad;
+    s.OH = kernels::conv2d_output_size(s.H, 3, 1, cfg.pad, 1), s.OW = kernels::conv2d_output_size(s.W, 3, 1, cfg.pad, 1);
+    REQUIRE(kernels::winograd_applies(s));
+    Tensor y = full({s.N, s.O, s.OH, s.OW}, std::nan(""));  // every element must be written
+    kernels::cpu::winograd_conv2d_forward(x.data<float>(), w.data<float>(), cfg.bias ? b.data<float>() : nullptr,
+                                          y.data<float>(), s);
+    std::vector<float> no_bias(static_cast<size_t>(cfg.O), 0.0f);
+    const NaiveConv ref = naive_conv(x.to_vector<float>(), w.to_vector<float>(), cfg.bias ? b.to_vector<float>() : no_bias,
+                                     std::vector<float>(static_cast<size_t>(y.numel()), 0.0f), s);
+    check_close(y, ref.y);
+  }
+  kernels::Conv2dShape strided;
+  strided.N = 1, strided.C = 1, strided.H = 5, strided.W = 5, strided.O = 1, strided.KH = 3, strided.KW = 3;
+  strided.stride_h = 2, strided.OH = 2, strided.OW = 3;
+  CHECK_FALSE(kernels::winograd_applies(strided));
 }
 
 TEST_CASE("conv2d: the weight gradient is the same on every run (fixed reduction order)") {

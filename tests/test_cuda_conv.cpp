@@ -22,6 +22,7 @@
 #include "core/ops.h"
 #include "kernels/conv2d.h"
 #include "kernels/cuda_backend.h"
+#include "kernels/winograd.h"
 #include "tests/cuda_test_util.h"
 #include "tests/test_util.h"
 
@@ -210,6 +211,69 @@ TEST_CASE("cuda: conv2d: forward and backward match the CPU through the op API, 
       check_all_close(got, ref, shape_of(c), 1e-5, std::string(path_name(path)) + " vs cpu",
                       path == kc::KernelPath::Vendor ? 4.0 : 1.0);
     }
+  }
+}
+
+#ifdef SC_WITH_CUDA
+namespace {
+// Runs the hand-written forward with Winograd F(2x2, 3x3) (kernels/winograd.h) while alive.
+struct WinogradGuard {
+  kc::ConvAlgo before = kc::conv_algo();
+  WinogradGuard() { kc::set_conv_algo(kc::ConvAlgo::Winograd); }
+  ~WinogradGuard() { kc::set_conv_algo(before); }
+};
+}  // namespace
+#define SC_WINOGRAD_GUARD() WinogradGuard winograd_guard
+#else
+#define SC_WINOGRAD_GUARD() (void)0
+#endif
+
+// Winograd's transforms add up to 4 terms on each side of the product, so its float32 error is
+// a few times the direct sum's: 4x the tolerance above (the slack cuDNN gets for grad weight).
+// Only the forward changes; the backward stays the implicit GEMM (grad x checked as a witness).
+TEST_CASE("cuda: conv2d: the Winograd forward (SC_CUDA_CONV=winograd) matches the CPU") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  KernelPathGuard path(kc::KernelPath::Handwritten);
+  SC_WINOGRAD_GUARD();
+  std::vector<ConvCase> cases;
+  for (const ConvCase& c : cpu_cases())
+    if (kernels::winograd_applies(shape_of(c))) cases.push_back(c);
+  REQUIRE(cases.size() >= 8);  // 3x3 stride 1 with pad 0 and 1, odd sizes, C = 1, O = 130
+  cases.push_back({"28x28 32->64 (encoder)", {4, 32, 28, 28}, {64, 32, 3, 3}, true, opts(1, 1, 1, 1)});
+  cases.push_back({"14x14 64->128 (encoder), no bias", {4, 64, 14, 14}, {128, 64, 3, 3}, false, opts(1, 1, 1, 1)});
+  cases.push_back({"7x7 128->256 (encoder: odd, a clipped tile row and column)", {4, 128, 7, 7}, {256, 128, 3, 3}, true,
+                   opts(1, 1, 1, 1)});
+  cases.push_back({"pad 2 (a border of zeros around the output)", {2, 3, 6, 5}, {4, 3, 3, 3}, true, opts(1, 1, 2, 2)});
+  uint64_t seed = 700;
+  for (const ConvCase& c : cases) {
+    INFO("case: ", c.name);
+    const ConvInputs in = make_inputs(c, DType::Float32, seed++);
+    const ConvOutputs ref = run_op(c, in, Device::CPU);
+    const ConvOutputs got = run_op(c, in, Device::CUDA);
+    const kernels::Conv2dShape s = shape_of(c);
+    check_close(got.y, ref.y, 4e-5, s.C * s.KH * s.KW, "winograd vs cpu: y");
+    check_close(got.grad_x, ref.grad_x, 1e-5, s.O * s.KH * s.KW, "winograd run, grad x (implicit GEMM) vs cpu");
+  }
+}
+
+TEST_CASE("cuda small: conv2d: the Winograd forward on tiny shapes") {
+  SC_SKIP_WITHOUT_CUDA();
+  PoisonGuard poison;
+  KernelPathGuard path(kc::KernelPath::Handwritten);
+  SC_WINOGRAD_GUARD();
+  const std::vector<ConvCase> cases = {
+      {"[2,3,5,4] * [2,3,3,3] pad 1", {2, 3, 5, 4}, {2, 3, 3, 3}, true, opts(1, 1, 1, 1)},
+      {"[1,2,3,3] * [3,2,3,3] pad 0 (one output pixel)", {1, 2, 3, 3}, {3, 2, 3, 3}, false, opts(1, 1, 0, 0)},
+  };
+  uint64_t seed = 800;
+  for (const ConvCase& c : cases) {
+    INFO("case: ", c.name);
+    const ConvInputs in = make_inputs(c, DType::Float32, seed++);
+    const Tensor ref = conv2d(in.x, in.w, in.b, c.options);
+    const Tensor b = in.b.defined() ? in.b.to(Device::CUDA) : Tensor();
+    const Tensor got = conv2d(in.x.to(Device::CUDA), in.w.to(Device::CUDA), b, c.options);
+    check_close(got, ref, 4e-5, shape_of(c).C * 9, "winograd vs cpu: y");
   }
 }
 

@@ -32,6 +32,7 @@
 
 #include "kernels/conv2d.h"
 #include "kernels/cuda/common.cuh"
+#include "kernels/winograd.h"
 
 namespace sc::kernels::cuda {
 
@@ -783,10 +784,12 @@ void conv2d_backward_bias(const T* grad_y, T* grad_bias, const Conv2dShape& s) {
 
 template <typename T>
 void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv2dShape& s) {
-  if (kernel_path() == KernelPath::Vendor)
-    conv_path::cudnn_forward<T>(x, weight, bias, y, s);
-  else
-    conv_path::handwritten_forward<T>(x, weight, bias, y, s);
+  if (kernel_path() == KernelPath::Vendor) return conv_path::cudnn_forward<T>(x, weight, bias, y, s);
+  // Winograd F(2x2, 3x3) for the 3x3 stride-1 float32 convolutions, when asked for
+  // (SC_CUDA_CONV=winograd; kernels/winograd.h).
+  if constexpr (std::is_same_v<T, float>)
+    if (conv_algo() == ConvAlgo::Winograd && winograd_applies(s)) return winograd_conv2d_forward(x, weight, bias, y, s);
+  conv_path::handwritten_forward<T>(x, weight, bias, y, s);
 }
 
 template <typename T>

@@ -1,0 +1,127 @@
+#pragma once
+// Winograd convolution F(2x2, 3x3) (Lavin and Gray, "Fast Algorithms for Convolutional Neural
+// Networks", 2015) for 3x3 kernels with stride 1 and dilation 1, any padding.
+//
+// The output is cut into 2 x 2 tiles. Each tile needs a 4 x 4 patch d of the input; with the
+// 3 x 3 filter g, the tile is
+//   Y = A^T [ (G g G^T) (.) (B^T d B) ] A        ((.) is the elementwise product)
+// so 16 multiplications make 4 outputs, where the direct sum needs 36: 2.25x fewer. Over a whole
+// layer the products for one of the 16 positions xi = (i, j) of the 4 x 4 transformed tile form
+// a matrix product over the input channels:
+//   U [16][O][C]   the transformed filters,  U_xi[o][c] = (G g_oc G^T)[xi]
+//   V [16][C][T]   the transformed patches,  V_xi[c][t] = (B^T d_ct B)[xi]   (T tiles in all)
+//   M [16][O][T] = U_xi * V_xi, 16 GEMMs (batched)
+//   y tile (n, th, tw) of channel o = A^T M_[o][t] A  (+ bias)
+// The transforms below are the only new arithmetic; the 16 GEMMs are the library's GEMM.
+//
+// The matrices (exact in binary: only 0, +-1 and +-1/2):
+//   B^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 1 0 -1]
+//   G   = [1 0 0; 1/2 1/2 1/2; 1/2 -1/2 1/2; 0 0 1]
+//   A^T = [1 1 1 0; 0 1 -1 -1]
+// The transforms add up to 4 terms each, so float32 results differ from the direct sum by a
+// few roundings more (tests/test_conv_pool.cpp and tests/test_cuda_conv.cpp state the bound).
+//
+// Tile t = (n * tiles_h + th) * tiles_w + tw covers output rows 2 th, 2 th + 1 and columns
+// 2 tw, 2 tw + 1 (tiles_h = ceil(OH / 2)); its patch starts at input row 2 th - pad_h and
+// column 2 tw - pad_w, reading zeros outside the image.
+#include <cstdint>
+
+#include "kernels/conv2d.h"
+#include "kernels/host_device.h"
+
+namespace sc::kernels {
+
+// Whether a convolution is one F(2x2, 3x3) computes: a 3 x 3 kernel, stride 1, dilation 1.
+inline bool winograd_applies(const Conv2dShape& s) {
+  return s.KH == 3 && s.KW == 3 && s.stride_h == 1 && s.stride_w == 1 && s.dilation_h == 1 && s.dilation_w == 1 &&
+         s.OH > 0 && s.OW > 0;
+}
+
+struct WinogradTiles {
+  int64_t h = 0, w = 0;  // tiles per image: ceil(OH / 2), ceil(OW / 2)
+  int64_t count = 0;     // T = N * h * w
+};
+inline WinogradTiles winograd_tiles(const Conv2dShape& s) {
+  WinogradTiles t;
+  t.h = (s.OH + 1) / 2, t.w = (s.OW + 1) / 2;
+  t.count = s.N * t.h * t.w;
+  return t;
+}
+
+namespace winograd {
+
+// U = G g G^T for one 3 x 3 filter g (row-major), into u[16] (row-major 4 x 4).
+SC_HOST_DEVICE inline void filter_tile(const float* g, float* u) {
+  float t[4][3];  // G g
+  for (int j = 0; j < 3; ++j) {
+    t[0][j] = g[j];
+    t[1][j] = 0.5f * (g[j] + g[3 + j] + g[6 + j]);
+    t[2][j] = 0.5f * (g[j] - g[3 + j] + g[6 + j]);
+    t[3][j] = g[6 + j];
+  }
+  for (int i = 0; i < 4; ++i) {  // (G g) G^T
+    u[4 * i + 0] = t[i][0];
+    u[4 * i + 1] = 0.5f * (t[i][0] + t[i][1] + t[i][2]);
+    u[4 * i + 2] = 0.5f * (t[i][0] - t[i][1] + t[i][2]);
+    u[4 * i + 3] = t[i][2];
+  }
+}
+
+// V = B^T d B for one 4 x 4 patch d (row-major), into v[16].
+SC_HOST_DEVICE inline void input_tile(const float* d, float* v) {
+  float t[4][4];  // B^T d
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[j] - d[8 + j];
+    t[1][j] = d[4 + j] + d[8 + j];
+    t[2][j] = d[8 + j] - d[4 + j];
+    t[3][j] = d[4 + j] - d[12 + j];
+  }
+  for (int i = 0; i < 4; ++i) {  // (B^T d) B
+    v[4 * i + 0] = t[i][0] - t[i][2];
+    v[4 * i + 1] = t[i][1] + t[i][2];
+    v[4 * i + 2] = t[i][2] - t[i][1];
+    v[4 * i + 3] = t[i][1] - t[i][3];
+  }
+}
+
+// Y = A^T m A for one 4 x 4 product tile m (row-major), into y[4] (row-major 2 x 2).
+SC_HOST_DEVICE inline void output_tile(const float* m, float* y) {
+  float t[2][4];  // A^T m
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = m[j] + m[4 + j] + m[8 + j];
+    t[1][j] = m[4 + j] - m[8 + j] - m[12 + j];
+  }
+  for (int i = 0; i < 2; ++i) {  // (A^T m) A
+    y[2 * i + 0] = t[i][0] + t[i][1] + t[i][2];
+    y[2 * i + 1] = t[i][1] - t[i][2] - t[i][3];
+  }
+}
+
+}  // namespace winograd
+
+}  // namespace sc::kernels
+
+namespace sc::kernels::cpu {
+
+// The readable reference of the CUDA Winograd forward (kernels/cuda/winograd.cu): the four
+// stages above with plain loops and the CPU GEMM. float32; the shape must satisfy
+// winograd_applies. Same contract as conv2d_forward (bias may be null).
+void winograd_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s);
+
+}  // namespace sc::kernels::cpu
+
+namespace sc::kernels::cuda {
+
+// The same on the GPU: a filter-transform kernel, an input-transform kernel, 16 batched GEMMs
+// (gemm_batched, the hand-written rung in use) and an output-transform kernel. Workspace:
+// 16 (O C + C T + O T) floats from the caching allocator.
+void winograd_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s);
+
+// Which algorithm the hand-written float32 forward uses for the shapes Winograd applies to.
+// ImplicitGemm (the default until a GPU run has measured Winograd) or Winograd. The first call
+// reads SC_CUDA_CONV (implicit | winograd).
+enum class ConvAlgo { ImplicitGemm, Winograd };
+ConvAlgo conv_algo();
+void set_conv_algo(ConvAlgo algo);
+
+}  // namespace sc::kernels::cuda
