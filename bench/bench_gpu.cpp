@@ -482,21 +482,24 @@ void bench_gemm(Bench& bench) {
       bench.row("gemm", name, kcuda::gemm_rung_name(rung),
                 [&] { return measure(kcuda::KernelPath::Handwritten, &rung); });
     bench.row("gemm", name, "cublas", [&] { return measure(kcuda::KernelPath::Vendor, nullptr); });
-    // The tensor-core pair: our TF32 rung and cuBLAS allowed TF32 (both round the inputs to
-    // a 10-bit mantissa), compared with each other, not with the exact FP32 rows above.
-    const kcuda::GemmRung tf32 = kcuda::GemmRung::TensorCoreTF32;
-    bench.row("gemm", name, "tf32", [&] { return measure(kcuda::KernelPath::Handwritten, &tf32); });
-    bench.row("gemm", name, "cublas tf32", [&] {
-      kcuda::set_allow_tf32(true);
-      try {
-        Measurement m = measure(kcuda::KernelPath::Vendor, nullptr);
-        kcuda::set_allow_tf32(false);
-        return m;
-      } catch (...) {
-        kcuda::set_allow_tf32(false);
-        throw;
-      }
-    });
+    // The tensor-core pairs: our TF32 and BF16 rungs and cuBLAS allowed the same rounding of
+    // the inputs, compared with each other, not with the exact FP32 rows above.
+    for (const kcuda::GemmRung rung : {kcuda::GemmRung::TensorCoreTF32, kcuda::GemmRung::TensorCoreBF16}) {
+      const bool tf32 = rung == kcuda::GemmRung::TensorCoreTF32;
+      bench.row("gemm", name, kcuda::gemm_rung_name(rung), [&] { return measure(kcuda::KernelPath::Handwritten, &rung); });
+      bench.row("gemm", name, tf32 ? "cublas tf32" : "cublas bf16", [&] {
+        auto allow = [tf32](bool on) { tf32 ? kcuda::set_allow_tf32(on) : kcuda::set_allow_bf16(on); };
+        allow(true);
+        try {
+          Measurement m = measure(kcuda::KernelPath::Vendor, nullptr);
+          allow(false);
+          return m;
+        } catch (...) {
+          allow(false);
+          throw;
+        }
+      });
+    }
   }
 }
 

@@ -312,8 +312,9 @@ def build_report(args):
             gemm_impls.append(i)
     # The exact-FP32 rungs against cuBLAS FP32; the TF32 pair (our tensor-core rung, cuBLAS
     # allowed TF32) against each other, after them.
-    tf32_impls = [i for i in ("tf32", "cublas tf32") if i in gemm_impls]
-    hand_rungs = [i for i in gemm_impls if i not in ("cublas", "tf32", "cublas tf32")]
+    tensor_core = ("tf32", "cublas tf32", "bf16", "cublas bf16")
+    tf32_impls = [i for i in tensor_core if i in gemm_impls]
+    hand_rungs = [i for i in gemm_impls if i != "cublas" and i not in tensor_core]
     gemm_cases = sorted({c for (g, c, i) in list(ours) + list(torch_rows) if g == "gemm"},
                         key=lambda c: int(re.sub(r"\D", "", c) or 0))
     if gemm_cases:
@@ -329,20 +330,21 @@ def build_report(args):
             cells.append(cell(cublas, "gflops"))
             cells.append(cell(torch_rows.get(("gemm", c, "torch")), "gflops",
                               ratio(torch_rows.get(("gemm", c, "torch")), cublas, "gflops")))
-            cublas_tf32 = ours.get(("gemm", c, "cublas tf32"))
-            if "tf32" in tf32_impls:
-                cells.append(cell(ours.get(("gemm", c, "tf32")), "gflops",
-                                  ratio(ours.get(("gemm", c, "tf32")), cublas_tf32, "gflops")))
-            if "cublas tf32" in tf32_impls:
-                cells.append(cell(cublas_tf32, "gflops"))
+            for impl in tf32_impls:  # ours as a % of cuBLAS with the same input rounding
+                row = ours.get(("gemm", c, impl))
+                peer = None if impl.startswith("cublas") else ours.get(("gemm", c, "cublas " + impl))
+                cells.append(cell(row, "gflops", ratio(row, peer, "gflops") if peer else None))
             w(f"| {c.replace('sgemm ', '')} | " + " | ".join(cells) + " |")
         w("")
         if tf32_impls:
-            w("The `tf32` column (our tensor-core rung) is given as a % of `cublas tf32` (cuBLAS allowed TF32); "
-              "the other rungs are exact FP32 and given as a % of FP32 cuBLAS.")
+            w("The `tf32` and `bf16` columns (our tensor-core rungs) are given as a % of cuBLAS allowed the same "
+              "rounding of the inputs (`cublas tf32`, `cublas bf16`: CUBLAS_COMPUTE_32F_FAST_16BF); the other rungs "
+              "are exact FP32 and given as a % of FP32 cuBLAS.")
             w("")
-            r32 = ratio(ours.get(("gemm", "sgemm 4096", "tf32")), ours.get(("gemm", "sgemm 4096", "cublas tf32")), "gflops")
-            targets.append(("SGEMM 4096, TF32 rung vs cuBLAS TF32", pct(r32), "(recorded)", "–"))
+            for impl in ("tf32", "bf16"):
+                r = ratio(ours.get(("gemm", "sgemm 4096", impl)), ours.get(("gemm", "sgemm 4096", "cublas " + impl)),
+                          "gflops")
+                targets.append((f"SGEMM 4096, {impl.upper()} rung vs cuBLAS {impl.upper()}", pct(r), "(recorded)", "–"))
         cublas = ours.get(("gemm", "sgemm 4096", "cublas"))
         best = max((ours.get(("gemm", "sgemm 4096", i)) for i in hand_rungs
                     if val(ours.get(("gemm", "sgemm 4096", i)), "gflops")),

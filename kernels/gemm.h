@@ -137,21 +137,24 @@ void gemm_batched(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t 
 
 // The ladder of hand-written float32 kernels, slowest to fastest (kernels/cuda/gemm.cu
 // explains what each rung adds). The first four compute the same exact-FP32 thing; only the
-// speed differs. TensorCoreTF32 rounds the inputs to TF32 (10-bit mantissa) and accumulates
-// in FP32 on the tensor cores: faster, less precise, never the default.
-enum class GemmRung { Naive, SharedTiled, RegisterBlocked, WarpTiled, TensorCoreTF32 };
+// speed differs. The tensor-core rungs round the inputs to TF32 (10-bit mantissa) or BF16
+// (8-bit) and accumulate in FP32: faster, less precise, never the default.
+enum class GemmRung { Naive, SharedTiled, RegisterBlocked, WarpTiled, TensorCoreTF32, TensorCoreBF16 };
 // The rung gemm() uses. Default: the fastest exact one (WarpTiled). The first call reads the
-// environment variable SC_GEMM_RUNG (naive | shared | register | warp | tf32). float64 runs
-// the shared-memory rung for any float32 rung but naive.
+// environment variable SC_GEMM_RUNG (naive | shared | register | warp | tf32 | bf16). float64
+// runs the shared-memory rung for any float32 rung but naive.
 GemmRung gemm_rung();
 void set_gemm_rung(GemmRung rung);
-const char* gemm_rung_name(GemmRung rung);  // "naive", "shared", "register", "warp", "tf32"
+const char* gemm_rung_name(GemmRung rung);  // "naive", "shared", "register", "warp", "tf32", "bf16"
 // The inverse of gemm_rung_name; anything else throws sc::Error listing the valid names.
 GemmRung parse_gemm_rung(const std::string& name);
 
 // cuBLAS only: let float32 GEMMs use TF32 tensor cores (10-bit mantissa inputs). Off by
 // default, so cuBLAS float32 results are comparable with the hand-written kernels.
 void set_allow_tf32(bool on);
+// cuBLAS only: let float32 GEMMs round their inputs to BF16 on the tensor cores
+// (CUBLAS_COMPUTE_32F_FAST_16BF; the peer of the bf16 rung). Off by default; wins over TF32.
+void set_allow_bf16(bool on);
 // The warp rung's block shape: "small" (the default: 8x8 outputs per thread, 256 threads) or
 // "wide" (8x16 per thread, 128 threads; measured slower). Env SC_GEMM_WARP_SHAPE sets the start.
 void set_gemm_warp_shape(const std::string& name);

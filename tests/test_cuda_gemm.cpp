@@ -18,10 +18,11 @@
 //   float64: atol = 1e-12 * sqrt(K) * max(1, |alpha|), rtol = 1e-12 (the same argument with
 //     eps = 1.1e-16).
 //   The same-bits checks (determinism) are exact.
-//   The TF32 rung, per element: |cuda - reference| <= |alpha| (2^-10 + K 2^-22) sum_k |a_ik b_kj|
-//     + 2^-22 |beta c|. Rounding each input to TF32 (10 explicit mantissa bits, to nearest)
-//     moves it by at most 2^-11 relative, so each product by at most 2^-10 + 2^-22; the FP32
-//     accumulation of K terms adds at most K 2^-24 of the sum of magnitudes (a 4x margin kept).
+//   The tensor-core rungs, per element: |cuda - reference| <= |alpha| (e + K 2^-22) sum_k |a_ik b_kj|
+//     + 2^-22 |beta c|. Rounding each input to nearest moves it by at most u relative, so each
+//     product by at most e = 2u + u^2: TF32 keeps 11 significant bits (u = 2^-11, e = 2^-10 +
+//     2^-22), BF16 8 (u = 2^-8, e = 2^-7 + 2^-16). The FP32 accumulation of K terms adds at most
+//     K 2^-24 of the sum of magnitudes (a 4x margin kept, for a tensor core that truncates).
 //     A wrong or missing term (error ~0.1 or more) fails it.
 #include <algorithm>
 #include <cmath>
@@ -380,18 +381,20 @@ TEST_CASE("cuda: gemm: every rung gives the same bits twice") {
 
 namespace {
 
-// The TF32 rung against the float64 reference, element by element, with the bound in the
+// A tensor-core rung against the float64 reference, element by element, with the bound in the
 // file comment (sum_k |a_ik b_kj| is the reference GEMM of |A| and |B|).
-void check_tf32(const GemmCase& g, const GemmBuffers& buf, const std::string& what) {
-  INFO(what);
-  const Tensor got = run_rung(kc::GemmRung::TensorCoreTF32, g, buf).to(Device::CPU).to(DType::Float64);
+void check_tensor_core(kc::GemmRung rung, const GemmCase& g, const GemmBuffers& buf, const std::string& what) {
+  INFO(kc::gemm_rung_name(rung), ": ", what);
+  const Tensor got = run_rung(rung, g, buf).to(Device::CPU).to(DType::Float64);
   const Tensor want = reference(g, buf);
   GemmCase magnitude_case = g;
   magnitude_case.alpha = std::abs(g.alpha), magnitude_case.beta = 0;
   const GemmBuffers magnitudes{abs(buf.a), abs(buf.b), zeros(buf.c.shape(), buf.c.dtype())};
   const Tensor magnitude = reference(magnitude_case, magnitudes);
   const Tensor c = buf.c.to(DType::Float64);
-  const double per_term = std::ldexp(1.0, -10) + static_cast<double>(g.K) * std::ldexp(1.0, -22);
+  const double product_error = rung == kc::GemmRung::TensorCoreTF32 ? std::ldexp(1.0, -10) + std::ldexp(1.0, -22)
+                                                                     : std::ldexp(1.0, -7) + std::ldexp(1.0, -16);
+  const double per_term = product_error + static_cast<double>(g.K) * std::ldexp(1.0, -22);
   int64_t bad = 0, first_bad = -1;
   for (int64_t i = 0; i < want.numel(); ++i) {
     const double x = got.data<double>()[i], y = want.data<double>()[i];
@@ -408,7 +411,9 @@ void check_tf32(const GemmCase& g, const GemmBuffers& buf, const std::string& wh
 
 }  // namespace
 
-TEST_CASE("cuda: gemm: the TF32 tensor-core rung stays within TF32 rounding of the CPU GEMM (all layouts)") {
+const std::vector<kc::GemmRung> kTensorCoreRungs = {kc::GemmRung::TensorCoreTF32, kc::GemmRung::TensorCoreBF16};
+
+TEST_CASE("cuda: gemm: the tensor-core rungs (TF32, BF16) stay within their rounding of the CPU GEMM (all layouts)") {
   SC_SKIP_WITHOUT_CUDA();
   PoisonGuard poison;
   Generator gen(31);
@@ -417,27 +422,34 @@ TEST_CASE("cuda: gemm: the TF32 tensor-core rung stays within TF32 rounding of t
   const std::vector<Mnk> shapes = {{1, 1, 1}, {7, 33, 5}, {33, 7, 130}, {130, 129, 33}, {128, 256, 64}, {67, 300, 1000}};
   for (const Mnk& s : shapes)
     for (int t = 0; t < 4; ++t)
-      for (const GemmCase& g : layouts_for(s, t & 1, t & 2)) check_tf32(g, make_buffers(g, DType::Float32, gen), g.describe());
+      for (const GemmCase& g : layouts_for(s, t & 1, t & 2)) {
+        const GemmBuffers buf = make_buffers(g, DType::Float32, gen);
+        for (kc::GemmRung rung : kTensorCoreRungs) check_tensor_core(rung, g, buf, g.describe());
+      }
 }
 
-TEST_CASE("cuda small: gemm: the TF32 rung on tiny odd shapes") {
+TEST_CASE("cuda small: gemm: the tensor-core rungs on tiny odd shapes") {
   SC_SKIP_WITHOUT_CUDA();
   PoisonGuard poison;
   Generator gen(37);
   for (const Mnk& s : {Mnk{1, 1, 1}, Mnk{7, 5, 3}, Mnk{3, 9, 17}, Mnk{17, 18, 40}})
     for (int t = 0; t < 4; ++t)
-      for (const GemmCase& g : layouts_for(s, t & 1, t & 2)) check_tf32(g, make_buffers(g, DType::Float32, gen), g.describe());
+      for (const GemmCase& g : layouts_for(s, t & 1, t & 2)) {
+        const GemmBuffers buf = make_buffers(g, DType::Float32, gen);
+        for (kc::GemmRung rung : kTensorCoreRungs) check_tensor_core(rung, g, buf, g.describe());
+      }
 }
 
 TEST_CASE("cuda: gemm: rung names parse, and a bad name lists the valid ones") {
   SC_SKIP_WITHOUT_CUDA();
   for (kc::GemmRung rung : kAllRungs) CHECK(kc::parse_gemm_rung(kc::gemm_rung_name(rung)) == rung);
   CHECK(kc::parse_gemm_rung("tf32") == kc::GemmRung::TensorCoreTF32);
+  CHECK(kc::parse_gemm_rung("bf16") == kc::GemmRung::TensorCoreBF16);
   CHECK(std::string(kc::gemm_rung_name(kc::GemmRung::WarpTiled)) == "warp");
   CHECK_THROWS_AS(kc::parse_gemm_rung("fastest"), Error);
   const std::string message = message_of([] { kc::parse_gemm_rung("fastest"); });
   CHECK(contains(message, "fastest"));
-  for (const char* name : {"naive", "shared", "register", "warp", "tf32"}) CHECK(contains(message, name));
+  for (const char* name : {"naive", "shared", "register", "warp", "tf32", "bf16"}) CHECK(contains(message, name));
 }
 
 TEST_CASE("cuda small: gemm: every rung, cuBLAS and float64 on tiny odd shapes") {

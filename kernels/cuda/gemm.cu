@@ -18,6 +18,9 @@
 //                       WMMA fragments (m16n16k8, TF32 inputs: a 10-bit mantissa, FP32
 //                       accumulation). Not exact FP32: its results differ from the other
 //                       rungs by about 2^-11 relative per product (tests/test_cuda_gemm.cpp).
+//   6. TensorCoreBF16   the same kernel with BF16 inputs (m16n16k16, an 8-bit mantissa, FP32
+//                       accumulation; SC_GEMM_RUNG=bf16): twice TF32's tensor-core rate,
+//                       about 2^-9 relative per input.
 //
 // The contract is the one of kernels/gemm.h: C = alpha * op(A) * op(B) + beta * C on
 // row-major matrices, any M, N, K (edges are bounds-checked), all four transpose
@@ -40,6 +43,7 @@
 #include <type_traits>
 
 #include <cuda_pipeline_primitives.h>
+#include <cuda_bf16.h>
 #include <mma.h>
 
 #include "kernels/cuda/common.cuh"
@@ -627,28 +631,49 @@ void launch_warp_tiled(const GemmArgs<float>& args, bool trans_a, bool trans_b) 
   return launch_warp_tiled_as<WarpTiledSmall>(args, trans_a, trans_b);
 }
 
-// ---- Rung 5: TF32 tensor cores through WMMA ----------------------------------------------------
+// ---- Rungs 5 and 6: tensor cores through WMMA (TF32, BF16) -----------------------------------
 // A block of 8 warps owns a 128 x 128 tile of C and walks K in slices of 32. Each slice of
-// op(A) (128 x 32) and op(B) (32 x 128) is copied into shared memory, rounded to TF32 on the
-// way (__float_to_tf32, as the WMMA contract asks), with zeros outside the matrix. Each warp
-// then owns a 64 x 32 piece of the tile: 4 x 2 accumulator fragments of 16 x 16, each fed by
-// 4 mma_sync calls of depth 8 per slice. At the end each warp parks one fragment at a time in
-// shared memory, and its lanes write C = alpha * acc + beta * C with bounds checks.
+// op(A) (128 x 32) and op(B) (32 x 128) is copied into shared memory, rounded on the way to the
+// tensor cores' input type (TF32: a 10-bit mantissa kept in a float; BF16: an 8-bit one in 16
+// bits), with zeros outside the matrix. Each warp then owns a 64 x 32 piece of the tile: 4 x 2
+// accumulator fragments of 16 x 16 in FP32, fed by mma_sync calls of depth 8 (TF32) or 16
+// (BF16). At the end each warp parks one fragment at a time in shared memory, and its lanes
+// write C = alpha * acc + beta * C with bounds checks. A and B stay float32 in memory: the
+// rounding is the only difference from the exact rungs (autocast's compute precision, not its
+// storage).
 //
-// What it leaves out, for a later rung: double buffering of the slices (rung 4's cp.async) and
-// wider loads. The rows of both tiles are padded by 4 floats, which keeps every fragment's
-// start 32-byte aligned (WMMA's rule) and spreads the rows over the banks.
-constexpr int kTcTile = 128, kTcSlice = 32, kTcPad = 4, kTcThreads = 256;
+// What it leaves out, for a later rung: double buffering of the slices (rung 4's cp.async),
+// wider loads, and Hopper's wgmma. The rows of both tiles are padded by 16 bytes, which keeps
+// every fragment's start 32-byte aligned (WMMA's rule) and spreads the rows over the banks.
+constexpr int kTcTile = 128, kTcSlice = 32, kTcThreads = 256;
 constexpr int kTcWarpRows = 64, kTcWarpCols = 32;  // one warp's piece of the tile
 constexpr int kTcFragsM = kTcWarpRows / 16, kTcFragsN = kTcWarpCols / 16;
 
-template <bool TransA, bool TransB>
-__global__ void __launch_bounds__(kTcThreads) gemm_tf32_wmma_kernel(GemmArgs<float> p) {
+struct Tf32Inputs {
+  using Stored = float;                         // what shared memory holds
+  using Precision = nvcuda::wmma::precision::tf32;  // the fragment's element type
+  static constexpr int kDepth = 8;              // k of one mma_sync
+  static constexpr int kPad = 4;                // 16 bytes
+  static __device__ __forceinline__ Stored convert(float v) { return nvcuda::wmma::__float_to_tf32(v); }
+};
+struct Bf16Inputs {
+  using Stored = __nv_bfloat16;
+  using Precision = __nv_bfloat16;
+  static constexpr int kDepth = 16;
+  static constexpr int kPad = 8;  // 16 bytes
+  static __device__ __forceinline__ Stored convert(float v) { return __float2bfloat16_rn(v); }
+};
+
+template <class In, bool TransA, bool TransB>
+__global__ void __launch_bounds__(kTcThreads) gemm_wmma_kernel(GemmArgs<float> p) {
   namespace wmma = nvcuda::wmma;
+  using Stored = typename In::Stored;
   // a_tile[m][k] = op(A)[row0 + m][k0 + k], b_tile[k][n] = op(B)[k0 + k][col0 + n]. The
-  // epilogue reuses a_tile as 8 per-warp 16 x 16 staging squares (8 * 256 floats fit).
-  __shared__ __align__(32) float a_tile[kTcTile][kTcSlice + kTcPad];
-  __shared__ __align__(32) float b_tile[kTcSlice][kTcTile + kTcPad];
+  // epilogue reuses a_tile as 8 per-warp 16 x 16 float staging squares (8 KiB; a_tile holds
+  // 10 KiB in BF16, 18 KiB in TF32).
+  __shared__ __align__(32) Stored a_tile[kTcTile][kTcSlice + In::kPad];
+  __shared__ __align__(32) Stored b_tile[kTcSlice][kTcTile + In::kPad];
+  static_assert(sizeof(a_tile) >= 8 * 256 * sizeof(float), "the epilogue's staging squares must fit in a_tile");
   const int tid = threadIdx.x, warp = tid / 32, lane = tid % 32;
   const int warp_row = (warp / (kTcTile / kTcWarpCols)) * kTcWarpRows;  // 2 warp rows
   const int warp_col = (warp % (kTcTile / kTcWarpCols)) * kTcWarpCols;  // 4 warp columns
@@ -660,7 +685,7 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tf32_wmma_kernel(GemmArgs<flo
     float* C = p.C + b * p.stride_c;
     for (int64_t tile_m = blockIdx.y; tile_m < tiles_m; tile_m += gridDim.y) {
       const int64_t row0 = tile_m * kTcTile;
-      wmma::fragment<wmma::accumulator, 16, 16, 8, float> acc[kTcFragsM][kTcFragsN];
+      wmma::fragment<wmma::accumulator, 16, 16, In::kDepth, float> acc[kTcFragsM][kTcFragsN];
 #pragma unroll
       for (int i = 0; i < kTcFragsM; ++i)
 #pragma unroll
@@ -674,26 +699,26 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tf32_wmma_kernel(GemmArgs<flo
           const int m = TransA ? e % kTcTile : e / kTcSlice, k = TransA ? e / kTcTile : e % kTcSlice;
           const int64_t gi = row0 + m, gk = k0 + k;
           const float v = (gi < p.M && gk < p.K) ? (TransA ? A[gk * p.lda + gi] : A[gi * p.lda + gk]) : 0.0f;
-          a_tile[m][k] = wmma::__float_to_tf32(v);
+          a_tile[m][k] = In::convert(v);
         }
-#pragma unroll 1  // unrolled, the loads take 170+ registers and a block no longer shares its SM
+#pragma unroll 1
         for (int e = tid; e < kTcTile * kTcSlice; e += kTcThreads) {
           const int n = TransB ? e / kTcSlice : e % kTcTile, k = TransB ? e % kTcSlice : e / kTcTile;
           const int64_t gk = k0 + k, gj = col0 + n;
           const float v = (gk < p.K && gj < p.N) ? (TransB ? B[gj * p.ldb + gk] : B[gk * p.ldb + gj]) : 0.0f;
-          b_tile[k][n] = wmma::__float_to_tf32(v);
+          b_tile[k][n] = In::convert(v);
         }
         __syncthreads();  // the slice is complete
-#pragma unroll 1  // unrolled, the four depths' fragments would all be live: 254 registers, not 128
-        for (int kk = 0; kk < kTcSlice; kk += 8) {
-          wmma::fragment<wmma::matrix_a, 16, 16, 8, wmma::precision::tf32, wmma::row_major> a_frag[kTcFragsM];
-          wmma::fragment<wmma::matrix_b, 16, 16, 8, wmma::precision::tf32, wmma::row_major> b_frag[kTcFragsN];
+#pragma unroll 1  // unrolled, every depth's fragments would be live at once: twice the registers
+        for (int kk = 0; kk < kTcSlice; kk += In::kDepth) {
+          wmma::fragment<wmma::matrix_a, 16, 16, In::kDepth, typename In::Precision, wmma::row_major> a_frag[kTcFragsM];
+          wmma::fragment<wmma::matrix_b, 16, 16, In::kDepth, typename In::Precision, wmma::row_major> b_frag[kTcFragsN];
 #pragma unroll
           for (int i = 0; i < kTcFragsM; ++i)
-            wmma::load_matrix_sync(a_frag[i], &a_tile[warp_row + 16 * i][kk], kTcSlice + kTcPad);
+            wmma::load_matrix_sync(a_frag[i], &a_tile[warp_row + 16 * i][kk], kTcSlice + In::kPad);
 #pragma unroll
           for (int j = 0; j < kTcFragsN; ++j)
-            wmma::load_matrix_sync(b_frag[j], &b_tile[kk][warp_col + 16 * j], kTcTile + kTcPad);
+            wmma::load_matrix_sync(b_frag[j], &b_tile[kk][warp_col + 16 * j], kTcTile + In::kPad);
 #pragma unroll
           for (int i = 0; i < kTcFragsM; ++i)
 #pragma unroll
@@ -703,7 +728,7 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tf32_wmma_kernel(GemmArgs<flo
       }
 
       // Epilogue: one 16 x 16 fragment at a time through this warp's staging square.
-      float* staging = &a_tile[0][0] + warp * 256;
+      float* staging = reinterpret_cast<float*>(&a_tile[0][0]) + warp * 256;
 #pragma unroll
       for (int i = 0; i < kTcFragsM; ++i) {
 #pragma unroll
@@ -722,12 +747,13 @@ __global__ void __launch_bounds__(kTcThreads) gemm_tf32_wmma_kernel(GemmArgs<flo
   }
 }
 
-void launch_tf32_wmma(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
+template <class In>
+void launch_wmma(const GemmArgs<float>& args, bool trans_a, bool trans_b) {
   const dim3 grid = tile_grid(ceil_div(args.N, kTcTile), ceil_div(args.M, kTcTile), args.batch);
   with_transposes(trans_a, trans_b, [&](auto ta_const, auto tb_const) {
     constexpr bool ta = decltype(ta_const)::value, tb = decltype(tb_const)::value;
-    gemm_tf32_wmma_kernel<ta, tb><<<grid, kTcThreads, 0, stream()>>>(args);
-    check_launch("gemm_tf32_wmma_kernel");
+    gemm_wmma_kernel<In, ta, tb><<<grid, kTcThreads, 0, stream()>>>(args);
+    check_launch(std::is_same_v<In, Tf32Inputs> ? "gemm_wmma_kernel (tf32)" : "gemm_wmma_kernel (bf16)");
   });
 }
 
@@ -747,7 +773,8 @@ void run_handwritten(GemmRung rung, bool trans_a, bool trans_b, int64_t batch, i
       case GemmRung::SharedTiled: return launch_shared_tiled(args, trans_a, trans_b);
       case GemmRung::RegisterBlocked: return launch_register_blocked(args, trans_a, trans_b);
       case GemmRung::WarpTiled: return launch_warp_tiled(args, trans_a, trans_b);
-      case GemmRung::TensorCoreTF32: return launch_tf32_wmma(args, trans_a, trans_b);
+      case GemmRung::TensorCoreTF32: return launch_wmma<Tf32Inputs>(args, trans_a, trans_b);
+      case GemmRung::TensorCoreBF16: return launch_wmma<Bf16Inputs>(args, trans_a, trans_b);
     }
   } else {  // float64: the templated rungs only; the register and warp rungs are float32
     if (rung == GemmRung::Naive) return launch_naive(args, trans_a, trans_b);
@@ -780,17 +807,18 @@ const char* gemm_rung_name(GemmRung rung) {
     case GemmRung::RegisterBlocked: return "register";
     case GemmRung::WarpTiled: return "warp";
     case GemmRung::TensorCoreTF32: return "tf32";
+    case GemmRung::TensorCoreBF16: return "bf16";
   }
   return "unknown";
 }
 
 GemmRung parse_gemm_rung(const std::string& name) {
-  for (GemmRung r :
-       {GemmRung::Naive, GemmRung::SharedTiled, GemmRung::RegisterBlocked, GemmRung::WarpTiled, GemmRung::TensorCoreTF32})
+  for (GemmRung r : {GemmRung::Naive, GemmRung::SharedTiled, GemmRung::RegisterBlocked, GemmRung::WarpTiled,
+                     GemmRung::TensorCoreTF32, GemmRung::TensorCoreBF16})
     if (name == gemm_rung_name(r)) return r;
   throw Error(detail::concat("unknown GEMM rung '", name,
-                             "': expected one of naive, shared, register, warp (slowest to fastest, exact FP32) or tf32 "
-                             "(tensor cores, TF32 inputs)"));
+                             "': expected one of naive, shared, register, warp (slowest to fastest, exact FP32), tf32 "
+                             "or bf16 (tensor cores, inputs rounded to TF32 or BF16)"));
 }
 
 namespace gemm_path {

@@ -36,6 +36,10 @@ bool& allow_tf32_slot() {
   static bool allow = false;
   return allow;
 }
+bool& allow_bf16_slot() {
+  static bool allow = false;
+  return allow;
+}
 
 // One handle for the process, created on first use and bound to the backend's stream, so
 // cuBLAS work is ordered with every other kernel. Never destroyed: it may be needed by
@@ -56,6 +60,7 @@ cublasOperation_t op(bool transposed) { return transposed ? CUBLAS_OP_T : CUBLAS
 }  // namespace
 
 void set_allow_tf32(bool on) { allow_tf32_slot() = on; }
+void set_allow_bf16(bool on) { allow_bf16_slot() = on; }
 
 namespace gemm_path {
 
@@ -75,6 +80,13 @@ void cublas(bool trans_a, bool trans_b, int64_t batch, int64_t M, int64_t N, int
   // The _64 entry points take 64-bit sizes and strides, so no size needs a range check.
   // Arguments in cuBLAS order: C^T (N x M) = op(B)^T (N x K) * op(A)^T (K x M).
   if constexpr (std::is_same_v<T, float>) {
+    if (allow_bf16_slot()) {
+      // float32 in memory, BF16 on the tensor cores, FP32 accumulation: the general entry point.
+      SC_CUBLAS_CHECK(cublasGemmStridedBatchedEx_64(h, op(trans_b), op(trans_a), N, M, K, &alpha, B, CUDA_R_32F, ldb,
+                                                    stride_b, A, CUDA_R_32F, lda, stride_a, &beta, C, CUDA_R_32F, ldc,
+                                                    stride_c, batch, CUBLAS_COMPUTE_32F_FAST_16BF, CUBLAS_GEMM_DEFAULT));
+      return;
+    }
     if (batch == 1)
       SC_CUBLAS_CHECK(cublasSgemm_64(h, op(trans_b), op(trans_a), N, M, K, &alpha, B, ldb, A, lda, &beta, C, ldc));
     else
