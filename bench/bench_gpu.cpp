@@ -533,24 +533,47 @@ void bench_conv(Bench& bench) {
         return m;
       });
       if (path == kcuda::KernelPath::Handwritten) {
-        // The same forward with Winograd F(2x2, 3x3) (SC_CUDA_CONV=winograd); "flops" stays the
-        // direct count, so GFLOP/s compare like for like (Winograd itself does 2.25x fewer).
-        bench.row("conv", shape + " forward", "winograd", [&] {
-          PathScope scope(path);
+        // The same with Winograd F(2x2, 3x3) (SC_CUDA_CONV=winograd: the forward and the input
+        // gradient; the weight gradient stays the implicit GEMM). "flops" stays the direct
+        // count, so GFLOP/s compare like for like (Winograd itself multiplies 2.25x less).
+        auto with_winograd = [&](const std::function<Measurement()>& measure) {
           const kcuda::ConvAlgo before = kcuda::conv_algo();
           kcuda::set_conv_algo(kcuda::ConvAlgo::Winograd);
-          Tensor x, w;
-          inputs(x, w);
-          Measurement m;
           try {
-            m.timing = bench.timer().time([&] { Tensor y = conv2d(x, w, Tensor(), options); });
+            Measurement m = measure();
+            kcuda::set_conv_algo(before);
+            return m;
           } catch (...) {
             kcuda::set_conv_algo(before);
             throw;
           }
-          kcuda::set_conv_algo(before);
-          m.flops = forward_flops;
-          return m;
+        };
+        bench.row("conv", shape + " forward", "winograd", [&] {
+          return with_winograd([&] {
+            PathScope scope(path);
+            Tensor x, w;
+            inputs(x, w);
+            Measurement m;
+            m.timing = bench.timer().time([&] { Tensor y = conv2d(x, w, Tensor(), options); });
+            m.flops = forward_flops;
+            return m;
+          });
+        });
+        bench.row("conv", shape + " backward", "winograd", [&] {
+          return with_winograd([&] {
+            PathScope scope(path);
+            Tensor x, w;
+            inputs(x, w);
+            Tensor y = conv2d(x, w, Tensor(), options);
+            Tensor dy = pattern(y.shape(), 15);
+            Measurement m;
+            m.timing = bench.timer().time([&] {
+              NoGradGuard no_grad;
+              std::vector<Tensor> grads = y.grad_fn()->apply(dy);
+            });
+            m.flops = 2.0 * forward_flops;
+            return m;
+          });
         });
       }
       bench.row("conv", shape + " backward", impl, [&] {

@@ -37,6 +37,21 @@ inline bool winograd_applies(const Conv2dShape& s) {
          s.OH > 0 && s.OW > 0;
 }
 
+// The input gradient of such a convolution is itself one: dx = conv(dy, w'), with w' the
+// weights turned around (w'[c][o][kh][kw] = w[o][c][2 - kh][2 - kw]: in and out channels
+// swapped, the 3 x 3 window rotated by 180 degrees) and padding 2 - pad, so it needs pad <= 2.
+// The shape of that convolution: dy [N, O, OH, OW] in, dx [N, C, H, W] out.
+inline bool winograd_applies_to_input_gradient(const Conv2dShape& s) {
+  return winograd_applies(s) && s.pad_h <= 2 && s.pad_w <= 2 && s.H > 0 && s.W > 0;
+}
+inline Conv2dShape winograd_input_gradient_shape(const Conv2dShape& s) {
+  Conv2dShape g = s;
+  g.C = s.O, g.H = s.OH, g.W = s.OW;
+  g.O = s.C, g.OH = s.H, g.OW = s.W;
+  g.pad_h = 2 - s.pad_h, g.pad_w = 2 - s.pad_w;
+  return g;
+}
+
 struct WinogradTiles {
   int64_t h = 0, w = 0;  // tiles per image: ceil(OH / 2), ceil(OW / 2)
   int64_t count = 0;     // T = N * h * w
@@ -84,6 +99,11 @@ SC_HOST_DEVICE inline void input_tile(const float* d, float* v) {
   }
 }
 
+// w'[c][o] = w[o][c] rotated by 180 degrees, for one 3 x 3 window: turned[8 - k] = w[k].
+SC_HOST_DEVICE inline void turn_window(const float* w, float* turned) {
+  for (int k = 0; k < 9; ++k) turned[8 - k] = w[k];
+}
+
 // Y = A^T m A for one 4 x 4 product tile m (row-major), into y[4] (row-major 2 x 2).
 SC_HOST_DEVICE inline void output_tile(const float* m, float* y) {
   float t[2][4];  // A^T m
@@ -107,6 +127,9 @@ namespace sc::kernels::cpu {
 // stages above with plain loops and the CPU GEMM. float32; the shape must satisfy
 // winograd_applies. Same contract as conv2d_forward (bias may be null).
 void winograd_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s);
+// grad_x from grad_y through the forward above (winograd_input_gradient_shape); the shape must
+// satisfy winograd_applies_to_input_gradient.
+void winograd_conv2d_backward_input(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s);
 
 }  // namespace sc::kernels::cpu
 
@@ -116,10 +139,12 @@ namespace sc::kernels::cuda {
 // (gemm_batched, the hand-written rung in use) and an output-transform kernel. Workspace:
 // 16 (O C + C T + O T) floats from the caching allocator.
 void winograd_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s);
+void winograd_conv2d_backward_input(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s);
 
-// Which algorithm the hand-written float32 forward uses for the shapes Winograd applies to.
-// ImplicitGemm (the default until a GPU run has measured Winograd) or Winograd. The first call
-// reads SC_CUDA_CONV (implicit | winograd).
+// Which algorithm the hand-written float32 forward and input gradient use for the shapes
+// Winograd applies to: ImplicitGemm (the default until a GPU run has measured Winograd) or
+// Winograd. The weight gradient stays the implicit GEMM. The first call reads SC_CUDA_CONV
+// (implicit | winograd).
 enum class ConvAlgo { ImplicitGemm, Winograd };
 ConvAlgo conv_algo();
 void set_conv_algo(ConvAlgo algo);

@@ -230,8 +230,9 @@ struct WinogradGuard {
 
 // Winograd's transforms add up to 4 terms on each side of the product, so its float32 error is
 // a few times the direct sum's: 4x the tolerance above (the slack cuDNN gets for grad weight).
-// Only the forward changes; the backward stays the implicit GEMM (grad x checked as a witness).
-TEST_CASE("cuda: conv2d: the Winograd forward (SC_CUDA_CONV=winograd) matches the CPU") {
+// The forward and the input gradient (a Winograd forward of dy with the weights turned around,
+// for pad <= 2) change; the weight gradient stays the implicit GEMM.
+TEST_CASE("cuda: conv2d: the Winograd forward and input gradient (SC_CUDA_CONV=winograd) match the CPU") {
   SC_SKIP_WITHOUT_CUDA();
   PoisonGuard poison;
   KernelPathGuard path(kc::KernelPath::Handwritten);
@@ -253,11 +254,12 @@ TEST_CASE("cuda: conv2d: the Winograd forward (SC_CUDA_CONV=winograd) matches th
     const ConvOutputs got = run_op(c, in, Device::CUDA);
     const kernels::Conv2dShape s = shape_of(c);
     check_close(got.y, ref.y, 4e-5, s.C * s.KH * s.KW, "winograd vs cpu: y");
-    check_close(got.grad_x, ref.grad_x, 1e-5, s.O * s.KH * s.KW, "winograd run, grad x (implicit GEMM) vs cpu");
+    check_close(got.grad_x, ref.grad_x, 4e-5, s.O * s.KH * s.KW, "winograd vs cpu: grad x");
+    check_close(got.grad_w, ref.grad_w, 1e-5, s.N * s.OH * s.OW, "winograd run, grad weight (implicit GEMM) vs cpu");
   }
 }
 
-TEST_CASE("cuda small: conv2d: the Winograd forward on tiny shapes") {
+TEST_CASE("cuda small: conv2d: the Winograd forward and input gradient on tiny shapes") {
   SC_SKIP_WITHOUT_CUDA();
   PoisonGuard poison;
   KernelPathGuard path(kc::KernelPath::Handwritten);
@@ -270,10 +272,9 @@ TEST_CASE("cuda small: conv2d: the Winograd forward on tiny shapes") {
   for (const ConvCase& c : cases) {
     INFO("case: ", c.name);
     const ConvInputs in = make_inputs(c, DType::Float32, seed++);
-    const Tensor ref = conv2d(in.x, in.w, in.b, c.options);
-    const Tensor b = in.b.defined() ? in.b.to(Device::CUDA) : Tensor();
-    const Tensor got = conv2d(in.x.to(Device::CUDA), in.w.to(Device::CUDA), b, c.options);
-    check_close(got, ref, 4e-5, shape_of(c).C * 9, "winograd vs cpu: y");
+    const ConvOutputs cpu = run_op(c, in, Device::CPU), gpu = run_op(c, in, Device::CUDA);
+    check_close(gpu.y, cpu.y, 4e-5, shape_of(c).C * 9, "winograd vs cpu: y");
+    check_close(gpu.grad_x, cpu.grad_x, 4e-5, shape_of(c).O * 9, "winograd vs cpu: grad x");
   }
 }
 

@@ -62,4 +62,14 @@ void winograd_conv2d_forward(const float* x, const float* weight, const float* b
         }
 }
 
+void winograd_conv2d_backward_input(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s) {
+  SC_CHECK(winograd_applies_to_input_gradient(s),
+           "winograd_conv2d_backward_input: needs a 3x3 kernel, stride 1, dilation 1 and padding at most 2");
+  // The turned weights w' [C, O, 3, 3], then the forward of dy with them.
+  std::vector<float> turned(static_cast<size_t>(s.C * s.O * 9));
+  for (int64_t o = 0; o < s.O; ++o)
+    for (int64_t c = 0; c < s.C; ++c) winograd::turn_window(weight + (o * s.C + c) * 9, turned.data() + (c * s.O + o) * 9);
+  winograd_conv2d_forward(grad_y, turned.data(), nullptr, grad_x, winograd_input_gradient_shape(s));
+}
+
 }  // namespace sc::kernels::cpu

@@ -794,10 +794,11 @@ void conv2d_forward(const T* x, const T* weight, const T* bias, T* y, const Conv
 
 template <typename T>
 void conv2d_backward_input(const T* grad_y, const T* weight, T* grad_x, const Conv2dShape& s) {
-  if (kernel_path() == KernelPath::Vendor)
-    conv_path::cudnn_backward_input<T>(grad_y, weight, grad_x, s);
-  else
-    conv_path::handwritten_backward_input<T>(grad_y, weight, grad_x, s);
+  if (kernel_path() == KernelPath::Vendor) return conv_path::cudnn_backward_input<T>(grad_y, weight, grad_x, s);
+  if constexpr (std::is_same_v<T, float>)
+    if (conv_algo() == ConvAlgo::Winograd && winograd_applies_to_input_gradient(s))
+      return winograd_conv2d_backward_input(grad_y, weight, grad_x, s);
+  conv_path::handwritten_backward_input<T>(grad_y, weight, grad_x, s);
 }
 
 template <typename T>

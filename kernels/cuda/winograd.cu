@@ -8,6 +8,9 @@
 //   3. gemm_batched       16 products M_xi = U_xi V_xi, [O, C] x [C, T]: the GEMM ladder
 //   4. output_transform   one thread per (o, tile): 16 values of M in, a 2 x 2 output tile out
 //
+// The input gradient runs the same four stages on dy, with the weights turned around first
+// (turn_weights; kernels/winograd.h says why that is the input gradient).
+//
 // What this first version leaves out: the three stages are separate passes through memory
 // (V and M are 16 C T and 16 O T floats: 103 MB and 205 MB at batch 512, 14 x 14, 64 -> 128);
 // a fused kernel would transform inside the GEMM's tile loads and epilogue. The napkin math for
@@ -72,6 +75,15 @@ __global__ void output_transform(const float* M, const float* bias, Conv2dShape 
   }
 }
 
+// w'[c][o] = w[o][c] turned by 180 degrees: one thread per (o, c) window.
+__global__ void turn_weights(const float* weight, int64_t O, int64_t C, float* turned) {
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < O * C; i += step) {
+    const int64_t o = i / C, c = i % C;
+    winograd::turn_window(weight + i * 9, turned + (c * O + o) * 9);
+  }
+}
+
 ConvAlgo& algo_slot() {
   static ConvAlgo algo = [] {
     const char* v = std::getenv("SC_CUDA_CONV");
@@ -108,6 +120,18 @@ void winograd_conv2d_forward(const float* x, const float* weight, const float* b
                       M.as<float>(), T, O * T);
   output_transform<<<grid_for(O * T, kThreads), kThreads, 0, stream()>>>(M.as<float>(), bias, s, tiles, y);
   check_launch("winograd output_transform");
+}
+
+void winograd_conv2d_backward_input(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s) {
+  SC_CHECK(winograd_applies_to_input_gradient(s),
+           "winograd_conv2d_backward_input: needs a 3x3 kernel, stride 1, dilation 1 and padding at most 2");
+  if (s.N * s.C * s.H * s.W == 0) return;  // grad_x is empty
+  DeviceBuffer turned(static_cast<size_t>(s.O * s.C * 9) * sizeof(float));
+  if (s.O * s.C > 0) {
+    turn_weights<<<grid_for(s.O * s.C, kThreads), kThreads, 0, stream()>>>(weight, s.O, s.C, turned.as<float>());
+    check_launch("winograd turn_weights");
+  }
+  winograd_conv2d_forward(grad_y, turned.as<float>(), nullptr, grad_x, winograd_input_gradient_shape(s));
 }
 
 }  // namespace sc::kernels::cuda
