@@ -16,6 +16,9 @@
 #   tests      sc_tests -tc="cuda*"
 #   memcheck   compute-sanitizer memcheck on the "cuda small:" tests
 #   racecheck  compute-sanitizer racecheck on the shared-memory families' "cuda small:" tests
+#   trainer    the "cuda: trainer" tests of the whole test program, built here beforehand by
+#              bench/pack_gpu_tests.sh (.deps/full: this machine cannot build ssl/); their
+#              output goes into tests.log after a "==== trainer tests" line
 #   bench      bench_gpu (our kernels, CUDA events, L2 flushed between repeats)
 #   report     bench/make_gpu_report.py -> $OUT/gpu-report.md (+ bench/results/gpu-<date>-<gpu>.md)
 #
@@ -288,6 +291,17 @@ if [[ -x $TESTS ]]; then
   fi
 else
   for phase in tests memcheck racecheck; do record "$phase" skipped 0 "no sc_tests (the build failed)"; done
+fi
+
+# ---- the trainer tests, from the whole test program built elsewhere (bench/pack_gpu_tests.sh) --------
+FULL_TESTS=$REPO/.deps/full/sc_tests
+if [[ -x $FULL_TESTS ]]; then
+  info full_tests "$(cat "$REPO/.deps/full/COMMIT" 2>/dev/null || echo '?') (.deps/full/sc_tests, built by bench/pack_gpu_tests.sh)"
+  echo "==== trainer tests (.deps/full/sc_tests -tc=\"cuda: trainer*\") ====" >>"$OUT/tests.log"
+  LD_LIBRARY_PATH="$REPO/.deps/full/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" run_phase trainer 120 40 "$OUT/tests.log" \
+    "$FULL_TESTS" -tc="cuda: trainer*" --duration=true || true
+else
+  record trainer skipped 0 "no .deps/full/sc_tests (run bench/pack_gpu_tests.sh here first, and carry .deps)"
 fi
 
 # ---- our benchmarks --------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ import sys
 
 MEMORY_BOUND_GROUPS = ("elementwise", "batch_norm", "max_pool", "softmax")
 GEMM_TARGET, MEMORY_TARGET, CONV_TARGET = 0.90, 0.75, 0.80
+TRAINER_MARKER = "==== trainer tests"
 
 
 def read_text(path):
@@ -247,6 +248,10 @@ def build_report(args):
     w("## Tests")
     w("")
     tests_text = read_text(args.tests)
+    # gpu_check.sh appends the trainer tests (the whole test program, .deps/full) after a marker.
+    trainer_text = None
+    if tests_text is not None and TRAINER_MARKER in tests_text:
+        tests_text, trainer_text = tests_text.split(TRAINER_MARKER, 1)
     summary, failed, verdict = doctest_summary(tests_text)
     brief.append(f"tests: {verdict}" + (f"; failed: {', '.join(failed[:8])}" if failed else ""))
     w(f"CUDA tests (`sc_tests -tc=\"cuda*\"`): **{verdict}**")
@@ -269,6 +274,23 @@ def build_report(args):
         w("")
         w("The log ends with:")
         code_block(tail(tests_text), w)
+    if trainer_text is not None:
+        t_summary, t_failed, t_verdict = doctest_summary(trainer_text)
+        brief.append(f"trainer tests: {t_verdict}" + (f"; failed: {', '.join(t_failed[:8])}" if t_failed else ""))
+        w("")
+        w(f"Trainer tests (the whole test program from bench/pack_gpu_tests.sh, `-tc=\"cuda: trainer*\"`): "
+          f"**{t_verdict}**")
+        w("")
+        for line in t_summary:
+            w(f"    {line}")
+        if t_failed:
+            w("")
+            w("Failed test cases: " + ", ".join(t_failed))
+            code_block(first_failures(trainer_text), w)
+        if t_verdict.startswith("no doctest summary"):
+            w("")
+            w("The log ends with:")
+            code_block(tail(trainer_text), w)
     for label, path in (("memcheck", args.memcheck), ("racecheck", args.racecheck)):
         text = read_text(path)
         s, f, v = doctest_summary(text)
