@@ -123,6 +123,14 @@ __attribute__((target("avx512f"))) void max_pool2d_forward_2x2_avx512(const floa
 // at a time, each of the four positions takes 0 + dy where the argmax names it (0 + dy, as the
 // scatter adds to zero: a -0 gradient becomes +0 there too), and the even and odd columns are
 // interleaved back into the two input rows. A last odd row or column, read by no window, is 0.
+// 0 + dy where the argmax is left + offset, else 0. A function of its own, not a lambda: a
+// lambda does not inherit its caller's target("avx512f"), and a build without -march=native
+// then refuses its intrinsics.
+__attribute__((target("avx512f"))) inline __m512 gradient_where(__m512i argmax, __m512i left, int32_t offset, __m512 dy) {
+  const __mmask16 here = _mm512_cmpeq_epi32_mask(argmax, _mm512_add_epi32(left, _mm512_set1_epi32(offset)));
+  return _mm512_maskz_add_ps(here, _mm512_setzero_ps(), dy);
+}
+
 __attribute__((target("avx512f"))) void max_pool2d_backward_2x2_avx512(const float* grad_y, const int32_t* argmax,
                                                                         float* grad_x, const Pool2dShape& s) {
   const int64_t W = s.W, OH = s.OH, OW = s.OW;
@@ -131,7 +139,6 @@ __attribute__((target("avx512f"))) void max_pool2d_backward_2x2_avx512(const flo
   // interleave a (even columns) and b (odd columns): a0 b0 a1 b1 ... in two halves
   const __m512i first_half = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
   const __m512i second_half = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
-  const __m512 zero = _mm512_setzero_ps();
 #pragma omp parallel for schedule(static) if (s.planes() * in_plane >= kParallelGrain)
   for (int64_t p = 0; p < s.planes(); ++p) {
     float* gx = grad_x + p * in_plane;
@@ -148,12 +155,9 @@ __attribute__((target("avx512f"))) void max_pool2d_backward_2x2_avx512(const flo
         const __m512 g = _mm512_maskz_loadu_ps(outputs, gy + oh * OW + ow);
         const __m512i a = _mm512_maskz_loadu_epi32(outputs, arg + oh * OW + ow);
         const __m512i left = _mm512_add_epi32(_mm512_set1_epi32(static_cast<int32_t>(2 * oh * W + 2 * ow)), lane_twice);
-        auto take = [&](int32_t offset) {  // 0 + dy where the argmax is left + offset, else 0
-          const __mmask16 here = _mm512_cmpeq_epi32_mask(a, _mm512_add_epi32(left, _mm512_set1_epi32(offset)));
-          return _mm512_maskz_add_ps(here, zero, g);
-        };
-        const __m512 top_left = take(0), top_right = take(1);
-        const __m512 bottom_left = take(static_cast<int32_t>(W)), bottom_right = take(static_cast<int32_t>(W + 1));
+        const __m512 top_left = gradient_where(a, left, 0, g), top_right = gradient_where(a, left, 1, g);
+        const __m512 bottom_left = gradient_where(a, left, static_cast<int32_t>(W), g);
+        const __m512 bottom_right = gradient_where(a, left, static_cast<int32_t>(W + 1), g);
         _mm512_mask_storeu_ps(upper + 2 * ow, low, _mm512_permutex2var_ps(top_left, first_half, top_right));
         _mm512_mask_storeu_ps(upper + 2 * ow + 16, high, _mm512_permutex2var_ps(top_left, second_half, top_right));
         _mm512_mask_storeu_ps(lower + 2 * ow, low, _mm512_permutex2var_ps(bottom_left, first_half, bottom_right));
