@@ -229,6 +229,8 @@ def build_report(args):
         if m.get("torch"):
             w(f"- PyTorch {m['torch']} (CUDA {m.get('cuda')}, cuDNN {m.get('cudnn')}), TF32 off, "
               f"cudnn.benchmark {m.get('cudnn_benchmark')}")
+    if check.get("full_tests"):
+        w(f"- trainer tests from: {check['full_tests']}")
     if check.get("notes"):
         for note in check["notes"]:
             w(f"- note: {note}")
