@@ -517,79 +517,58 @@ void bench_conv(Bench& bench) {
     // Forward: 2 * N * O * OH * OW * C * 3 * 3 (pad 1 keeps OH = H); the backward computes
     // the input gradient and the weight gradient, each as much work as the forward.
     const double forward_flops = 2.0 * batch * c.out_channels * c.size * c.size * c.in_channels * 9;
-    for (const auto path : {kcuda::KernelPath::Handwritten, kcuda::KernelPath::Vendor}) {
-      const std::string impl = path == kcuda::KernelPath::Handwritten ? "handwritten" : "cudnn";
-      auto inputs = [&](Tensor& x, Tensor& w) {
-        x = pattern_leaf({batch, c.in_channels, c.size, c.size}, 13);
-        w = pattern_leaf({c.out_channels, c.in_channels, 3, 3}, 14);
-      };
-      bench.row("conv", shape + " forward", impl, [&] {
-        PathScope scope(path);
-        Tensor x, w;
-        inputs(x, w);
-        Measurement m;
-        m.timing = bench.timer().time([&] { Tensor y = conv2d(x, w, Tensor(), options); });
-        m.flops = forward_flops;
-        return m;
+    auto inputs = [&](Tensor& x, Tensor& w) {
+      x = pattern_leaf({batch, c.in_channels, c.size, c.size}, 13);
+      w = pattern_leaf({c.out_channels, c.in_channels, 3, 3}, 14);
+    };
+    auto forward = [&] {
+      Tensor x, w;
+      inputs(x, w);
+      Measurement m;
+      m.timing = bench.timer().time([&] { Tensor y = conv2d(x, w, Tensor(), options); });
+      m.flops = forward_flops;
+      return m;
+    };
+    auto backward = [&] {
+      Tensor x, w;
+      inputs(x, w);
+      Tensor y = conv2d(x, w, Tensor(), options);
+      Tensor dy = pattern(y.shape(), 15);
+      Measurement m;
+      m.timing = bench.timer().time([&] {
+        NoGradGuard no_grad;
+        std::vector<Tensor> grads = y.grad_fn()->apply(dy);
       });
-      if (path == kcuda::KernelPath::Handwritten) {
-        // The same with Winograd F(2x2, 3x3) (SC_CUDA_CONV=winograd: the forward and the input
-        // gradient; the weight gradient stays the implicit GEMM). "flops" stays the direct
-        // count, so GFLOP/s compare like for like (Winograd itself multiplies 2.25x less).
-        auto with_winograd = [&](const std::function<Measurement()>& measure) {
-          const kcuda::ConvAlgo before = kcuda::conv_algo();
-          kcuda::set_conv_algo(kcuda::ConvAlgo::Winograd);
-          try {
-            Measurement m = measure();
-            kcuda::set_conv_algo(before);
-            return m;
-          } catch (...) {
-            kcuda::set_conv_algo(before);
-            throw;
-          }
-        };
-        bench.row("conv", shape + " forward", "winograd", [&] {
-          return with_winograd([&] {
-            PathScope scope(path);
-            Tensor x, w;
-            inputs(x, w);
-            Measurement m;
-            m.timing = bench.timer().time([&] { Tensor y = conv2d(x, w, Tensor(), options); });
-            m.flops = forward_flops;
-            return m;
-          });
-        });
-        bench.row("conv", shape + " backward", "winograd", [&] {
-          return with_winograd([&] {
-            PathScope scope(path);
-            Tensor x, w;
-            inputs(x, w);
-            Tensor y = conv2d(x, w, Tensor(), options);
-            Tensor dy = pattern(y.shape(), 15);
-            Measurement m;
-            m.timing = bench.timer().time([&] {
-              NoGradGuard no_grad;
-              std::vector<Tensor> grads = y.grad_fn()->apply(dy);
-            });
-            m.flops = 2.0 * forward_flops;
-            return m;
-          });
-        });
+      m.flops = 2.0 * forward_flops;
+      return m;
+    };
+    // Runs a measurement with one kernel path, and optionally with Winograd F(2x2, 3x3)
+    // (SC_CUDA_CONV=winograd: the forward and the input gradient; the weight gradient stays the
+    // implicit GEMM). "flops" stays the direct count, so GFLOP/s compare like for like
+    // (Winograd itself multiplies 2.25x less).
+    auto with = [&](kcuda::KernelPath path, bool winograd, const std::function<Measurement()>& measure) {
+      PathScope scope(path);
+      const kcuda::ConvAlgo before = kcuda::conv_algo();
+      kcuda::set_conv_algo(winograd ? kcuda::ConvAlgo::Winograd : kcuda::ConvAlgo::ImplicitGemm);
+      try {
+        Measurement m = measure();
+        kcuda::set_conv_algo(before);
+        return m;
+      } catch (...) {
+        kcuda::set_conv_algo(before);
+        throw;
       }
-      bench.row("conv", shape + " backward", impl, [&] {
-        PathScope scope(path);
-        Tensor x, w;
-        inputs(x, w);
-        Tensor y = conv2d(x, w, Tensor(), options);
-        Tensor dy = pattern(y.shape(), 15);
-        Measurement m;
-        m.timing = bench.timer().time([&] {
-          NoGradGuard no_grad;
-          std::vector<Tensor> grads = y.grad_fn()->apply(dy);
-        });
-        m.flops = 2.0 * forward_flops;
-        return m;
-      });
+    };
+    struct Impl {
+      const char* name;
+      kcuda::KernelPath path;
+      bool winograd;
+    };
+    for (const Impl& impl : {Impl{"handwritten", kcuda::KernelPath::Handwritten, false},
+                             Impl{"winograd", kcuda::KernelPath::Handwritten, true},
+                             Impl{"cudnn", kcuda::KernelPath::Vendor, false}}) {
+      bench.row("conv", shape + " forward", impl.name, [&] { return with(impl.path, impl.winograd, forward); });
+      bench.row("conv", shape + " backward", impl.name, [&] { return with(impl.path, impl.winograd, backward); });
     }
   }
 }
