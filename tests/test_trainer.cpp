@@ -1135,6 +1135,8 @@ TEST_CASE("simclr: the program refuses what would lose or silently change a run,
            {"--seed -1", "--seed: must be a whole number in [0, 18446744073709551615], got '-1'"},
            {"--seed 18446744073709551616", "got '18446744073709551616'"},
            {"--augment bogus", "--augment: unknown augmentation preset 'bogus' (known: "},
+           {"--augment-device gpu", "--augment-device must be cpu or cuda, got 'gpu'"},
+           {"--augment-device cuda", "--augment-device cuda makes the views on the GPU the run trains on: it needs --device cuda"},
        }) {
     const std::string flags = flags_;  // a copy: clang 14 cannot capture a structured binding in CAPTURE
     CAPTURE(flags);
