@@ -542,10 +542,10 @@ void bench_conv(Bench& bench) {
       m.flops = 2.0 * forward_flops;
       return m;
     };
-    // Runs a measurement with one kernel path, and optionally with Winograd F(2x2, 3x3)
-    // (SC_CUDA_CONV=winograd: the forward and the input gradient; the weight gradient stays the
-    // implicit GEMM). "flops" stays the direct count, so GFLOP/s compare like for like
-    // (Winograd itself multiplies 2.25x less).
+    // Runs a measurement with one kernel path, and optionally with Winograd (SC_CUDA_CONV=
+    // winograd: F(2x2, 3x3) for the forward and the input gradient, F(3x3, 2x2) for the weight
+    // gradient). "flops" stays the direct count, so GFLOP/s compare like for like (Winograd
+    // itself multiplies 2.25x less).
     auto with = [&](kcuda::KernelPath path, bool winograd, const std::function<Measurement()>& measure) {
       PathScope scope(path);
       const kcuda::ConvAlgo before = kcuda::conv_algo();

@@ -414,8 +414,8 @@ def build_report(args):
         w("")
         w("Backward = input gradient + weight gradient (twice the forward's work).")
         w("")
-        w("Winograd: the hand-written kernels with F(2x2, 3x3) for the forward and the input gradient "
-          "(`SC_CUDA_CONV=winograd`; the weight gradient stays the implicit GEMM), GFLOP/s counted as the direct "
+        w("Winograd: the hand-written kernels with Winograd's algorithms (`SC_CUDA_CONV=winograd`: F(2x2, 3x3) "
+          "for the forward and the input gradient, F(3x3, 2x2) for the weight gradient), GFLOP/s counted as the direct "
           "convolution's. The target takes the faster of the two hand-written forwards.")
         w("")
         w("| case | hand-written | Winograd | cuDNN | PyTorch |")

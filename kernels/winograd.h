@@ -104,6 +104,64 @@ SC_HOST_DEVICE inline void turn_window(const float* w, float* turned) {
   for (int k = 0; k < 9; ++k) turned[8 - k] = w[k];
 }
 
+// The weight gradient, F(3x3, 2x2): dw[o][c] (3 x 3) sums, over images and 2 x 2 tiles of dy,
+// the correlation of the tile's 4 x 4 patch of x with the tile of dy:
+//   dw_oc = A3^T [ sum_t (G2 dy_ot G2^T) (.) (B3^T x_ct B3) ] A3
+//   B3^T = [1 0 -1 0; 0 1 1 0; 0 -1 1 0; 0 -1 0 1]
+//   G2   = [1 0; 1/2 1/2; 1/2 -1/2; 0 1]
+//   A3^T = [1 1 1 0; 0 1 -1 0; 0 1 1 1]
+// The sum over tiles is a matrix product over t for each of the 16 positions (kernels/cpu and
+// kernels/cuda winograd_conv2d_backward_weight).
+
+// G2 g G2^T for one 2 x 2 tile g of dy (row-major), into u[16].
+SC_HOST_DEVICE inline void gradient_tile(const float* g, float* u) {
+  float t[4][2];  // G2 g
+  for (int j = 0; j < 2; ++j) {
+    t[0][j] = g[j];
+    t[1][j] = 0.5f * (g[j] + g[2 + j]);
+    t[2][j] = 0.5f * (g[j] - g[2 + j]);
+    t[3][j] = g[2 + j];
+  }
+  for (int i = 0; i < 4; ++i) {  // (G2 g) G2^T
+    u[4 * i + 0] = t[i][0];
+    u[4 * i + 1] = 0.5f * (t[i][0] + t[i][1]);
+    u[4 * i + 2] = 0.5f * (t[i][0] - t[i][1]);
+    u[4 * i + 3] = t[i][1];
+  }
+}
+
+// B3^T d B3 for one 4 x 4 patch d of x, into v[16].
+SC_HOST_DEVICE inline void weight_input_tile(const float* d, float* v) {
+  float t[4][4];  // B3^T d
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = d[j] - d[8 + j];
+    t[1][j] = d[4 + j] + d[8 + j];
+    t[2][j] = d[8 + j] - d[4 + j];
+    t[3][j] = d[12 + j] - d[4 + j];
+  }
+  for (int i = 0; i < 4; ++i) {  // (B3^T d) B3
+    v[4 * i + 0] = t[i][0] - t[i][2];
+    v[4 * i + 1] = t[i][1] + t[i][2];
+    v[4 * i + 2] = t[i][2] - t[i][1];
+    v[4 * i + 3] = t[i][3] - t[i][1];
+  }
+}
+
+// A3^T m A3 for one 4 x 4 sum m, into the 3 x 3 window w[9].
+SC_HOST_DEVICE inline void weight_output_tile(const float* m, float* w) {
+  float t[3][4];  // A3^T m
+  for (int j = 0; j < 4; ++j) {
+    t[0][j] = m[j] + m[4 + j] + m[8 + j];
+    t[1][j] = m[4 + j] - m[8 + j];
+    t[2][j] = m[4 + j] + m[8 + j] + m[12 + j];
+  }
+  for (int i = 0; i < 3; ++i) {  // (A3^T m) A3
+    w[3 * i + 0] = t[i][0] + t[i][1] + t[i][2];
+    w[3 * i + 1] = t[i][1] - t[i][2];
+    w[3 * i + 2] = t[i][1] + t[i][2] + t[i][3];
+  }
+}
+
 // Y = A^T m A for one 4 x 4 product tile m (row-major), into y[4] (row-major 2 x 2).
 SC_HOST_DEVICE inline void output_tile(const float* m, float* y) {
   float t[2][4];  // A^T m
@@ -130,6 +188,9 @@ void winograd_conv2d_forward(const float* x, const float* weight, const float* b
 // grad_x from grad_y through the forward above (winograd_input_gradient_shape); the shape must
 // satisfy winograd_applies_to_input_gradient.
 void winograd_conv2d_backward_input(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s);
+// grad_weight [O, C, 3, 3] from grad_y and x with F(3x3, 2x2); the shape must satisfy
+// winograd_applies.
+void winograd_conv2d_backward_weight(const float* grad_y, const float* x, float* grad_weight, const Conv2dShape& s);
 
 }  // namespace sc::kernels::cpu
 
@@ -140,11 +201,14 @@ namespace sc::kernels::cuda {
 // 16 (O C + C T + O T) floats from the caching allocator.
 void winograd_conv2d_forward(const float* x, const float* weight, const float* bias, float* y, const Conv2dShape& s);
 void winograd_conv2d_backward_input(const float* grad_y, const float* weight, float* grad_x, const Conv2dShape& s);
+// The sum over tiles is split into a fixed number of chunks (a function of the shape), each a
+// batched GEMM, and the chunks are added in order: the same bits on every run.
+void winograd_conv2d_backward_weight(const float* grad_y, const float* x, float* grad_weight, const Conv2dShape& s);
 
-// Which algorithm the hand-written float32 forward and input gradient use for the shapes
-// Winograd applies to: ImplicitGemm (the default until a GPU run has measured Winograd) or
-// Winograd. The weight gradient stays the implicit GEMM. The first call reads SC_CUDA_CONV
-// (implicit | winograd).
+// Which algorithm the hand-written float32 convolution kernels use for the shapes Winograd
+// applies to (forward, input gradient, weight gradient): ImplicitGemm (the default until a GPU
+// run has measured Winograd) or Winograd. The first call reads SC_CUDA_CONV (implicit |
+// winograd).
 enum class ConvAlgo { ImplicitGemm, Winograd };
 ConvAlgo conv_algo();
 void set_conv_algo(ConvAlgo algo);

@@ -456,10 +456,10 @@ TEST_CASE("conv2d float32 agrees with a direct six-loop reference on realistic s
   }
 }
 
-// The CPU reference of the CUDA Winograd forward (kernels/winograd.h): its transforms are the
+// The CPU reference of the CUDA Winograd kernels (kernels/winograd.h): its transforms are the
 // ones the GPU kernels call, so this checks their arithmetic on a machine without a GPU.
 // Tolerance as above (1e-4 of the largest |y|): a wrong transform entry is off by O(1).
-TEST_CASE("conv2d: Winograd F(2x2, 3x3) forward and input gradient (the CUDA path's reference) agree with the six-loop reference") {
+TEST_CASE("conv2d: Winograd forward, input and weight gradients (the CUDA path's reference) agree with the six-loop reference") {
   struct Config {
     std::string name;
     int64_t N, C, H, W, O, pad;
@@ -492,11 +492,14 @@ TEST_CASE("conv2d: Winograd F(2x2, 3x3) forward and input gradient (the CUDA pat
     Tensor gx = full({s.N, s.C, s.H, s.W}, std::nan(""));
     REQUIRE(kernels::winograd_applies_to_input_gradient(s));
     kernels::cpu::winograd_conv2d_backward_input(gy.data<float>(), w.data<float>(), gx.data<float>(), s);
+    Tensor gw = full({s.O, s.C, 3, 3}, std::nan(""));
+    kernels::cpu::winograd_conv2d_backward_weight(gy.data<float>(), x.data<float>(), gw.data<float>(), s);
     std::vector<float> no_bias(static_cast<size_t>(cfg.O), 0.0f);
     const NaiveConv ref = naive_conv(x.to_vector<float>(), w.to_vector<float>(), cfg.bias ? b.to_vector<float>() : no_bias,
                                      gy.to_vector<float>(), s);
     check_close(y, ref.y);
     check_close(gx, ref.gx);
+    check_close(gw, ref.gw);
   }
   kernels::Conv2dShape strided;
   strided.N = 1, strided.C = 1, strided.H = 5, strided.W = 5, strided.O = 1, strided.KH = 3, strided.KW = 3;

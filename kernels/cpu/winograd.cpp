@@ -72,4 +72,50 @@ void winograd_conv2d_backward_input(const float* grad_y, const float* weight, fl
   winograd_conv2d_forward(grad_y, turned.data(), nullptr, grad_x, winograd_input_gradient_shape(s));
 }
 
+void winograd_conv2d_backward_weight(const float* grad_y, const float* x, float* grad_weight, const Conv2dShape& s) {
+  SC_CHECK(winograd_applies(s), "winograd_conv2d_backward_weight: needs a 3x3 kernel, stride 1 and dilation 1");
+  const WinogradTiles tiles = winograd_tiles(s);
+  const int64_t O = s.O, C = s.C, T = tiles.count;
+  std::vector<float> U(static_cast<size_t>(16 * O * T)), V(static_cast<size_t>(16 * C * T)), M(static_cast<size_t>(16 * O * C));
+
+  // 1. Tiles of dy: U[xi][o][t], zeros past the bottom and right edges.
+  // 2. Patches of x: V[xi][c][t], zeros outside the image (as the forward's).
+  for (int64_t n = 0; n < s.N; ++n)
+    for (int64_t th = 0; th < tiles.h; ++th)
+      for (int64_t tw = 0; tw < tiles.w; ++tw) {
+        const int64_t t = (n * tiles.h + th) * tiles.w + tw;
+        for (int64_t o = 0; o < O; ++o) {
+          float g[4], u[16];
+          for (int i = 0; i < 2; ++i)
+            for (int j = 0; j < 2; ++j) {
+              const int64_t oh = 2 * th + i, ow = 2 * tw + j;
+              g[2 * i + j] = oh < s.OH && ow < s.OW ? grad_y[((n * O + o) * s.OH + oh) * s.OW + ow] : 0.0f;
+            }
+          winograd::gradient_tile(g, u);
+          for (int xi = 0; xi < 16; ++xi) U[(xi * O + o) * T + t] = u[xi];
+        }
+        for (int64_t c = 0; c < C; ++c) {
+          float d[16], v[16];
+          for (int i = 0; i < 4; ++i)
+            for (int j = 0; j < 4; ++j) {
+              const int64_t ih = 2 * th - s.pad_h + i, iw = 2 * tw - s.pad_w + j;
+              d[4 * i + j] = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W ? x[((n * C + c) * s.H + ih) * s.W + iw] : 0.0f;
+            }
+          winograd::weight_input_tile(d, v);
+          for (int xi = 0; xi < 16; ++xi) V[(xi * C + c) * T + t] = v[xi];
+        }
+      }
+
+  // 3. The sums over tiles: M_xi [O, C] = U_xi [O, T] * V_xi^T [T, C].
+  gemm_batched<float>(false, true, 16, O, C, T, 1.0f, U.data(), T, O * T, V.data(), T, C * T, 0.0f, M.data(), C, O * C);
+
+  // 4. Each 4 x 4 sum back to a 3 x 3 window.
+  for (int64_t o = 0; o < O; ++o)
+    for (int64_t c = 0; c < C; ++c) {
+      float m[16];
+      for (int xi = 0; xi < 16; ++xi) m[xi] = M[(xi * O + o) * C + c];
+      winograd::weight_output_tile(m, grad_weight + (o * C + c) * 9);
+    }
+}
+
 }  // namespace sc::kernels::cpu

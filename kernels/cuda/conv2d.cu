@@ -803,10 +803,11 @@ void conv2d_backward_input(const T* grad_y, const T* weight, T* grad_x, const Co
 
 template <typename T>
 void conv2d_backward_weight(const T* grad_y, const T* x, T* grad_weight, const Conv2dShape& s) {
-  if (kernel_path() == KernelPath::Vendor)
-    conv_path::cudnn_backward_weight<T>(grad_y, x, grad_weight, s);
-  else
-    conv_path::handwritten_backward_weight<T>(grad_y, x, grad_weight, s);
+  if (kernel_path() == KernelPath::Vendor) return conv_path::cudnn_backward_weight<T>(grad_y, x, grad_weight, s);
+  if constexpr (std::is_same_v<T, float>)
+    if (conv_algo() == ConvAlgo::Winograd && winograd_applies(s))
+      return winograd_conv2d_backward_weight(grad_y, x, grad_weight, s);
+  conv_path::handwritten_backward_weight<T>(grad_y, x, grad_weight, s);
 }
 
 #define SC_INSTANTIATE_CUDA_CONV2D(T)                                                                       \
