@@ -65,6 +65,16 @@ inline WinogradTiles winograd_tiles(const Conv2dShape& s) {
 
 namespace winograd {
 
+// The 4 x 4 patch of one H x W plane whose top-left corner is (top, left), zeros outside the
+// plane: what an input transform reads (top = 2 th - pad_h, left = 2 tw - pad_w).
+SC_HOST_DEVICE inline void load_patch(const float* plane, int64_t H, int64_t W, int64_t top, int64_t left, float* d) {
+  for (int i = 0; i < 4; ++i)
+    for (int j = 0; j < 4; ++j) {
+      const int64_t ih = top + i, iw = left + j;
+      d[4 * i + j] = ih >= 0 && ih < H && iw >= 0 && iw < W ? plane[ih * W + iw] : 0.0f;
+    }
+}
+
 // U = G g G^T for one 3 x 3 filter g (row-major), into u[16] (row-major 4 x 4).
 SC_HOST_DEVICE inline void filter_tile(const float* g, float* u) {
   float t[4][3];  // G g

@@ -31,11 +31,7 @@ void winograd_conv2d_forward(const float* x, const float* weight, const float* b
       for (int64_t th = 0; th < tiles.h; ++th)
         for (int64_t tw = 0; tw < tiles.w; ++tw) {
           float d[16], v[16];
-          for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
-              const int64_t ih = 2 * th - s.pad_h + i, iw = 2 * tw - s.pad_w + j;
-              d[4 * i + j] = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W ? x[((n * C + c) * s.H + ih) * s.W + iw] : 0.0f;
-            }
+          winograd::load_patch(x + (n * C + c) * s.H * s.W, s.H, s.W, 2 * th - s.pad_h, 2 * tw - s.pad_w, d);
           winograd::input_tile(d, v);
           const int64_t t = (n * tiles.h + th) * tiles.w + tw;
           for (int xi = 0; xi < 16; ++xi) V[(xi * C + c) * T + t] = v[xi];
@@ -96,11 +92,7 @@ void winograd_conv2d_backward_weight(const float* grad_y, const float* x, float*
         }
         for (int64_t c = 0; c < C; ++c) {
           float d[16], v[16];
-          for (int i = 0; i < 4; ++i)
-            for (int j = 0; j < 4; ++j) {
-              const int64_t ih = 2 * th - s.pad_h + i, iw = 2 * tw - s.pad_w + j;
-              d[4 * i + j] = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W ? x[((n * C + c) * s.H + ih) * s.W + iw] : 0.0f;
-            }
+          winograd::load_patch(x + (n * C + c) * s.H * s.W, s.H, s.W, 2 * th - s.pad_h, 2 * tw - s.pad_w, d);
           winograd::weight_input_tile(d, v);
           for (int xi = 0; xi < 16; ++xi) V[(xi * C + c) * T + t] = v[xi];
         }

@@ -2,9 +2,7 @@
 // kernels/cpu/winograd.cpp is the reference, stage for stage).
 //
 //   1. filter_transform   one thread per (o, c): 9 weights in, 16 values of U out
-//   2. input_transform    one thread per (c, tile): a 4 x 4 patch in, 16 values of V out;
-//                         neighbouring threads take neighbouring tiles, so the 16 writes (each
-//                         to its own xi plane, T apart) are coalesced
+//   2. input_transform    one thread per (c, tile): a 4 x 4 patch in, 16 values of V out
 //   3. gemm_batched       16 products M_xi = U_xi V_xi, [O, C] x [C, T]: the GEMM ladder
 //   4. output_transform   one thread per (o, tile): 16 values of M in, a 2 x 2 output tile out
 //
@@ -42,20 +40,22 @@ __global__ void filter_transform(const float* weight, int64_t O, int64_t C, floa
   }
 }
 
+// One thread per (c, tile): its 4 x 4 patch of x, transformed for the forward (B^T d B) or, with
+// kForWeights, for the weight gradient (B3^T d B3). Consecutive threads take consecutive tiles
+// of one channel, so the 16 writes (each to its own xi plane, T apart) are coalesced.
+template <bool kForWeights>
 __global__ void input_transform(const float* x, Conv2dShape s, WinogradTiles tiles, float* V) {
   const int64_t T = tiles.count, per_image = tiles.h * tiles.w;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < s.C * T; i += step) {
-    const int64_t c = i / T, t = i % T;  // consecutive threads: consecutive tiles of one channel
+    const int64_t c = i / T, t = i % T;
     const int64_t n = t / per_image, th = (t % per_image) / tiles.w, tw = t % tiles.w;
-    const float* plane = x + (n * s.C + c) * s.H * s.W;
     float d[16], v[16];
-    for (int r = 0; r < 4; ++r)
-      for (int q = 0; q < 4; ++q) {
-        const int64_t ih = 2 * th - s.pad_h + r, iw = 2 * tw - s.pad_w + q;
-        d[4 * r + q] = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W ? plane[ih * s.W + iw] : 0.0f;
-      }
-    winograd::input_tile(d, v);
+    winograd::load_patch(x + (n * s.C + c) * s.H * s.W, s.H, s.W, 2 * th - s.pad_h, 2 * tw - s.pad_w, d);
+    if (kForWeights)
+      winograd::weight_input_tile(d, v);
+    else
+      winograd::input_tile(d, v);
     for (int xi = 0; xi < 16; ++xi) V[(xi * s.C + c) * T + t] = v[xi];
   }
 }
@@ -79,8 +79,8 @@ __global__ void output_transform(const float* M, const float* bias, Conv2dShape 
   }
 }
 
-// The weight gradient's transforms (F(3x3, 2x2), kernels/winograd.h): 2 x 2 tiles of dy, one
-// thread per (o, tile), and 4 x 4 patches of x, one thread per (c, tile).
+// The weight gradient's transform of dy (F(3x3, 2x2), kernels/winograd.h): its 2 x 2 tiles, one
+// thread per (o, tile). (Its patches of x go through input_transform<true>.)
 __global__ void gradient_transform(const float* grad_y, Conv2dShape s, WinogradTiles tiles, float* U) {
   const int64_t T = tiles.count, per_image = tiles.h * tiles.w;
   const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
@@ -96,24 +96,6 @@ __global__ void gradient_transform(const float* grad_y, Conv2dShape s, WinogradT
       }
     winograd::gradient_tile(g, u);
     for (int xi = 0; xi < 16; ++xi) U[(xi * s.O + o) * T + t] = u[xi];
-  }
-}
-
-__global__ void weight_input_transform(const float* x, Conv2dShape s, WinogradTiles tiles, float* V) {
-  const int64_t T = tiles.count, per_image = tiles.h * tiles.w;
-  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < s.C * T; i += step) {
-    const int64_t c = i / T, t = i % T;
-    const int64_t n = t / per_image, th = (t % per_image) / tiles.w, tw = t % tiles.w;
-    const float* plane = x + (n * s.C + c) * s.H * s.W;
-    float d[16], v[16];
-    for (int r = 0; r < 4; ++r)
-      for (int q = 0; q < 4; ++q) {
-        const int64_t ih = 2 * th - s.pad_h + r, iw = 2 * tw - s.pad_w + q;
-        d[4 * r + q] = ih >= 0 && ih < s.H && iw >= 0 && iw < s.W ? plane[ih * s.W + iw] : 0.0f;
-      }
-    winograd::weight_input_tile(d, v);
-    for (int xi = 0; xi < 16; ++xi) V[(xi * s.C + c) * T + t] = v[xi];
   }
 }
 
@@ -171,7 +153,7 @@ void winograd_conv2d_forward(const float* x, const float* weight, const float* b
     check_launch("winograd filter_transform");
   }
   if (C * T > 0) {
-    input_transform<<<grid_for(C * T, kThreads), kThreads, 0, stream()>>>(x, s, tiles, V.as<float>());
+    input_transform<false><<<grid_for(C * T, kThreads), kThreads, 0, stream()>>>(x, s, tiles, V.as<float>());
     check_launch("winograd input_transform");
   }
   gemm_batched<float>(false, false, 16, O, T, C, 1.0f, U.as<float>(), C, O * C, V.as<float>(), T, C * T, 0.0f,
@@ -210,8 +192,8 @@ void winograd_conv2d_backward_weight(const float* grad_y, const float* x, float*
     check_launch("winograd gradient_transform");
   }
   if (C * T > 0) {
-    weight_input_transform<<<grid_for(C * T, kThreads), kThreads, 0, stream()>>>(x, s, tiles, V.as<float>());
-    check_launch("winograd weight_input_transform");
+    input_transform<true><<<grid_for(C * T, kThreads), kThreads, 0, stream()>>>(x, s, tiles, V.as<float>());
+    check_launch("winograd input_transform (weights)");
   }
   for (int64_t xi = 0; xi < 16; ++xi) {
     // Chunk k of position xi: U_xi[:, k*chunk ..] * V_xi[:, k*chunk ..]^T. The last chunk may be
