@@ -227,10 +227,11 @@ void check_augment_plan(const AugmentPlan& plan, int64_t view, int64_t image_cou
                         int64_t width, int64_t out_height, int64_t out_width);
 
 // The reference runner: view v is plans[v] applied to image plans[v].source of `images`
-// (image_count uint8 CHW images of channels x height x width), written as float to
-// out + v * channels * out_height * out_width. Every plan is checked first.
-void augment_views(const uint8_t* images, int64_t image_count, int64_t channels, int64_t height, int64_t width,
-                   const AugmentPlan* plans, int64_t views, int64_t out_height, int64_t out_width, float* out);
+// (uint8 CHW images of channels x height x width), written as float to
+// out + v * channels * out_height * out_width. As on the GPU, the plans must have been checked
+// (check_augment_plan: the op augment_views in core/augment.h checks them once, for both).
+void augment_views(const uint8_t* images, int64_t channels, int64_t height, int64_t width, const AugmentPlan* plans,
+                   int64_t views, int64_t out_height, int64_t out_width, float* out);
 
 }  // namespace sc::kernels::cpu
 

@@ -29,8 +29,8 @@ Tensor augment_views(std::span<const uint8_t> images, int64_t image_count, int64
   Tensor out = empty({views, channels, out_height, out_width}, DType::Float32, device);
   switch (device) {
     case Device::CPU:
-      kernels::cpu::augment_views(images.data(), image_count, channels, height, width, plans.data(), views, out_height,
-                                  out_width, out.data<float>());
+      kernels::cpu::augment_views(images.data(), channels, height, width, plans.data(), views, out_height, out_width,
+                                  out.data<float>());
       break;
     case Device::CUDA: {
       // The engine has no uint8 dtype: the images and the plans travel as raw bytes in Int32

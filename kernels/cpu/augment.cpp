@@ -227,14 +227,14 @@ void check_augment_plan(const AugmentPlan& plan, int64_t view, int64_t image_cou
            largest, ")");
 }
 
-void augment_views(const uint8_t* images, int64_t image_count, int64_t channels, int64_t height, int64_t width,
-                   const AugmentPlan* plans, int64_t views, int64_t out_height, int64_t out_width, float* out) {
-  for (int64_t v = 0; v < views; ++v)
-    check_augment_plan(plans[v], v, image_count, channels, height, width, out_height, out_width);
+void augment_views(const uint8_t* images, int64_t channels, int64_t height, int64_t width, const AugmentPlan* plans,
+                   int64_t views, int64_t out_height, int64_t out_width, float* out) {
+  // Two buffers for the whole batch, as large as the largest plane any view's steps use.
+  int64_t max_plane = 0;
+  for (int64_t v = 0; v < views; ++v) max_plane = std::max<int64_t>(max_plane, plans[v].max_plane);
+  std::vector<float> current(static_cast<size_t>(channels * max_plane)), next(current.size());
   for (int64_t v = 0; v < views; ++v) {
     const AugmentPlan& plan = plans[v];
-    const size_t room = static_cast<size_t>(channels * plan.max_plane);
-    std::vector<float> current(room), next(room);
     const uint8_t* image = images + static_cast<int64_t>(plan.source) * channels * height * width;
     for (int64_t i = 0; i < channels * height * width; ++i) current[i] = image[i] / 255.0f;
     int64_t h = height, w = width;
